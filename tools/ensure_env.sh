@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project-local virtual environment .venv with the pinned
+# OpenMMLab stack. Each finished step leaves a stamp, so a second run is a no-op.
+# Source it (`. tools/ensure_env.sh`) or run it; afterwards .venv/bin/python is ready.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+STAMPS="$VENV/.sdt3_mm_stamps"
+PYTHON="${PYTHON:-python3.11}"
+
+log() { echo "[ensure_env] $*" >&2; }
+
+step_done() { [ -f "$STAMPS/$1" ]; }
+mark_done() { touch "$STAMPS/$1"; }
+
+if [ ! -x "$PY" ]; then
+    log "creating $VENV with $PYTHON"
+    "$PYTHON" -m venv "$VENV"
+fi
+mkdir -p "$STAMPS"
+PIP=("$PY" -m pip install --disable-pip-version-check)
+
+# Build tools stay pinned at runtime too: setuptools 82 dropped pkg_resources,
+# which mmcv's setup.py and mmengine's `mmdet::` config lookup import.
+if ! step_done build-tools; then
+    log "installing build tools"
+    "${PIP[@]}" --upgrade pip "setuptools>=77.0.3,<82" wheel ninja
+    mark_done build-tools
+fi
+
+# `===` is an exact string match: it takes PyPI's CUDA builds (which also run on
+# CPU) and skips a local `+cpu` wheel, next to which torchvision cannot import.
+if ! step_done torch; then
+    log "installing torch 2.13.0 and torchvision 0.28.0"
+    "${PIP[@]}" "torch===2.13.0" "torchvision===0.28.0" "numpy<2"
+    mark_done torch
+fi
+
+# mmcv 2.1.0 ships only as source. Its CUDA ops compile only when asked for
+# (FORCE_CUDA=1) or when a GPU is visible; a CPU-only mmcv breaks detection on
+# a GPU, so with a GPU we rebuild instead of reusing a cached CPU wheel.
+if ! step_done mmcv; then
+    if "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+        log "GPU visible: building mmcv 2.1.0 with CUDA ops (this takes a while)"
+        FORCE_CUDA=1 MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation --no-cache-dir "mmcv==2.1.0"
+    else
+        log "building mmcv 2.1.0 (CPU ops; about 12 minutes on 2 cores, cached by pip afterwards)"
+        MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation "mmcv==2.1.0"
+    fi
+    mark_done mmcv
+fi
+
+if ! step_done openmmlab; then
+    log "installing mmengine, mmpretrain, mmdet, mmsegmentation"
+    "${PIP[@]}" "mmengine==0.10.7" "mmpretrain==1.2.0" "mmdet==3.3.0" \
+        "mmsegmentation==1.2.2" ftfy regex "setuptools>=77.0.3,<82" "numpy<2"
+    mark_done openmmlab
+fi
+
+# Editable, so the checkout is what runs; re-done when setup.cfg changes.
+if [ ! -f "$STAMPS/package" ] || [ "$ROOT/setup.cfg" -nt "$STAMPS/package" ]; then
+    log "installing sdt3_mm (editable) with test extras"
+    "${PIP[@]}" --no-build-isolation --no-deps -e "$ROOT"
+    "${PIP[@]}" pytest pytest-xdist
+    mark_done package
+fi
