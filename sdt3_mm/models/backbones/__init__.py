@@ -1,0 +1,3 @@
+from .e_spikeformer import ESpikeFormer
+
+__all__ = ['ESpikeFormer']

@@ -1,0 +1,262 @@
+"""E-SpikeFormer, the backbone of Spike-driven Transformer V3."""
+import copy
+
+import torch
+from mmengine.model import BaseModule
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from sdt3_mm.registry import MODELS
+from ..utils.pretrained import load_pretrained_backbone
+from ..utils.spike_layers import (ConvBlock, LargeTransformerBlock,
+                                  SpikeConvBN, TransformerBlock)
+
+# The neurons of each family, as the released checkpoints were trained.
+_FAMILY_NEURON = {
+    'base': dict(rounding='half_even', bounds='closed'),
+    'large': dict(rounding='half_up', bounds='open'),
+}
+
+
+@MODELS.register_module()
+class ESpikeFormer(BaseModule):
+    """E-SpikeFormer backbone (Spike-driven Transformer V3, SFA neurons).
+
+    A spiking meta-architecture: two convolutional stages at strides 2/4
+    and 8, then transformer stages with spike-driven linear attention.
+    Every layer after the stem reads integer spike counts of SFA neurons.
+
+    The base family (trained from scratch) has five taps::
+
+        tap  stage                 stride  channels
+        0    stage 1a (1 ConvBlock)     2  C0 / 2
+        1    stage 1b (1 ConvBlock)     4  C0
+        2    stage 2  (2 ConvBlocks)    8  C1
+        3    stage 3  (6 blocks)       16  C2
+        4    stage 4  (2 blocks)       16  C3
+
+    The large family (MAE-pretrained) has taps 0..3, its stage 3 having
+    ``depth`` blocks and no stage 4.
+
+    Any input height and width works: every downsampling conv is padded
+    so that a stride-2 conv maps ``H`` to ``ceil(H / 2)``, and attention
+    is global over however many tokens there are, so a tap of stride
+    ``s`` has ``ceil(H / s) x ceil(W / s)`` positions.
+
+    Args:
+        arch (str | dict): A preset, ``'t'``, ``'s'``, ``'m'``, ``'l'``
+            (base family) or ``'83m'``, ``'171m'`` (large family), or a dict
+            ``dict(family='base'|'large', embed_dims=[...], depth=...,
+            rep_conv=..., num_heads=8)``; ``depth`` and ``rep_conv`` are
+            for the large family only. Defaults to ``'s'``.
+        in_channels (int): Input channels. Defaults to 3.
+        D (int): Maximum integer of the SFA neurons (virtual time steps).
+            Defaults to 4.
+        out_indices (Sequence[int] | int): Taps to return; negative indices
+            count from the last. Defaults to -1 (the last tap).
+        frozen_stages (int): The first ``frozen_stages`` taps' stages are
+            frozen (parameters fixed, BN in eval). Defaults to 0 (none).
+        norm_eval (bool): Keep every BN in eval mode during training.
+            Defaults to False.
+        drop_path_rate (float): Stochastic depth, linearly increasing over
+            the blocks. The reference constructs drop-path but never
+            applies it, so checkpoints reproduce with 0. Defaults to 0.
+        layer_scale_init_value (float): Initial layer scale of the large
+            family's blocks. Defaults to 1e-6.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...,
+            prefix=...)`` loads our checkpoints or the official ones (flat,
+            under ``'model'`` or ``'state_dict'``), converting official names
+            on the fly; missing or unexpected keys raise an error.
+    """
+
+    arch_zoo = {
+        't': dict(family='base', embed_dims=[24, 48, 96, 128]),
+        's': dict(family='base', embed_dims=[32, 64, 128, 192]),
+        'm': dict(family='base', embed_dims=[48, 96, 192, 240]),
+        'l': dict(family='base', embed_dims=[64, 128, 256, 360]),
+        '83m': dict(
+            family='large',
+            embed_dims=[128, 256, 512],
+            depth=12,
+            rep_conv=True),
+        '171m': dict(
+            family='large',
+            embed_dims=[196, 384, 768],
+            depth=12,
+            rep_conv=False),
+    }
+    # Blocks per stage of the base family; the large family's stage 3
+    # depth comes from its arch.
+    base_depths = (1, 1, 2, 6, 2)
+
+    def __init__(self,
+                 arch='s',
+                 in_channels=3,
+                 D=4,
+                 out_indices=-1,
+                 frozen_stages=0,
+                 norm_eval=False,
+                 drop_path_rate=0.,
+                 layer_scale_init_value=1e-6,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self._parse_arch(arch)
+        family = self.arch_settings['family']
+        dims = self.arch_settings['embed_dims']
+        num_heads = self.arch_settings.get('num_heads', 8)
+        self.in_channels = in_channels
+        self.neuron_cfg = dict(type='SFANeuron', D=D, **_FAMILY_NEURON[family])
+
+        if family == 'base':
+            depths = self.base_depths
+            self.stage_channels = [dims[0] // 2, dims[0], dims[1], dims[2],
+                                   dims[3]]
+            strides = [2, 2, 2, 2, 1]
+        else:
+            depths = (1, 1, 2, self.arch_settings['depth'])
+            self.stage_channels = [dims[0] // 2, dims[0], dims[1], dims[2]]
+            strides = [2, 2, 2, 2]
+        self.num_taps = len(depths)
+        self.out_indices = self._parse_out_indices(out_indices)
+        if not 0 <= frozen_stages <= self.num_taps:
+            raise ValueError(
+                f'ESpikeFormer: frozen_stages must be in 0..{self.num_taps}, '
+                f'got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+
+        block_rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.downsample_layers = nn.ModuleList()
+        self.stages = nn.ModuleList()
+        prev = in_channels
+        for i, (depth, stride, channels) in enumerate(
+                zip(depths, strides, self.stage_channels)):
+            kernel = 7 if i == 0 else 3
+            # The stem sees real-valued pixels: no neuron in front of it.
+            self.downsample_layers.append(
+                SpikeConvBN(
+                    nn.Conv2d(prev, channels, kernel, stride, kernel // 2),
+                    nn.BatchNorm2d(channels),
+                    None if i == 0 else self.neuron_cfg))
+            rates, block_rates = block_rates[:depth], block_rates[depth:]
+            self.stages.append(
+                nn.Sequential(*[
+                    self._make_block(i, channels, num_heads, rate,
+                                     layer_scale_init_value)
+                    for rate in rates
+                ]))
+            prev = channels
+        self._freeze_stages()
+
+    def _make_block(self, stage, channels, num_heads, drop_path_rate,
+                    layer_scale_init_value):
+        family = self.arch_settings['family']
+        if stage < 3:
+            return ConvBlock(
+                channels,
+                self.neuron_cfg,
+                sepconv=family == 'base',
+                bias=family == 'large',
+                drop_path_rate=drop_path_rate)
+        if family == 'base':
+            return TransformerBlock(
+                channels,
+                num_heads,
+                self.neuron_cfg,
+                drop_path_rate=drop_path_rate)
+        return LargeTransformerBlock(
+            channels,
+            num_heads,
+            self.neuron_cfg,
+            rep_conv=self.arch_settings['rep_conv'],
+            layer_scale_init_value=layer_scale_init_value,
+            drop_path_rate=drop_path_rate)
+
+    @classmethod
+    def _parse_arch(cls, arch):
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_zoo:
+                raise KeyError(f'ESpikeFormer: unknown arch {arch!r}; the '
+                               f'presets are {sorted(cls.arch_zoo)}')
+            return copy.deepcopy(cls.arch_zoo[arch.lower()])
+        if not isinstance(arch, dict):
+            raise TypeError(f'ESpikeFormer: arch must be a preset name or a '
+                            f'dict, got {type(arch).__name__}')
+        arch = dict(arch)
+        family = arch.get('family')
+        if family not in _FAMILY_NEURON:
+            raise ValueError(f'ESpikeFormer: arch family must be "base" or '
+                             f'"large", got {family!r}')
+        needed = {'family', 'embed_dims'}
+        if family == 'large':
+            needed |= {'depth', 'rep_conv'}
+        allowed = needed | {'num_heads'}
+        missing, unknown = needed - set(arch), set(arch) - allowed
+        if missing or unknown:
+            raise ValueError(
+                f'ESpikeFormer: a {family} arch dict needs keys '
+                f'{sorted(needed)} (optional: num_heads); missing '
+                f'{sorted(missing)}, unknown {sorted(unknown)}')
+        num_dims = 4 if family == 'base' else 3
+        if len(arch['embed_dims']) != num_dims:
+            raise ValueError(
+                f'ESpikeFormer: the {family} family has {num_dims} '
+                f'embed_dims, got {list(arch["embed_dims"])}')
+        num_heads = arch.get('num_heads', 8)
+        for dim in arch['embed_dims'][-num_dims + 2:]:
+            if dim % num_heads:
+                raise ValueError(
+                    f'ESpikeFormer: transformer width {dim} is not '
+                    f'divisible by num_heads={num_heads}')
+        return arch
+
+    def _parse_out_indices(self, out_indices):
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        parsed = []
+        for index in out_indices:
+            if not -self.num_taps <= index < self.num_taps:
+                raise IndexError(
+                    f'ESpikeFormer: out_indices {list(out_indices)} include '
+                    f'{index}, but this {self.arch_settings["family"]} '
+                    f'family arch has taps 0..{self.num_taps - 1}')
+            parsed.append(index % self.num_taps)
+        return tuple(parsed)
+
+    def _freeze_stages(self):
+        for i in range(self.frozen_stages):
+            for module in (self.downsample_layers[i], self.stages[i]):
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def init_weights(self):
+        if self.init_cfg is not None and \
+                self.init_cfg.get('type') == 'Pretrained':
+            load_pretrained_backbone(self, self.init_cfg['checkpoint'],
+                                     self.init_cfg.get('prefix'))
+            self._is_init = True
+            return
+        super().init_weights()
+
+    def forward(self, x):
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'ESpikeFormer expects an N x {self.in_channels} x H x W '
+                f'input, got shape {tuple(x.shape)}')
+        outs = []
+        # Stages after the last requested tap would only cost time.
+        for i in range(max(self.out_indices) + 1):
+            x = self.stages[i](self.downsample_layers[i](x))
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

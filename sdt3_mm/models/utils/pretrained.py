@@ -1,0 +1,146 @@
+"""Strict loading of pretrained weights into an ESpikeFormer."""
+import os.path as osp
+import re
+
+from mmengine.logging import MMLogger
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from .official_checkpoint import (summarize_keys, convert_official_state_dict,
+                                  is_official_state_dict)
+
+
+def read_state_dict(checkpoint):
+    """Read the state dict of a checkpoint file or URL.
+
+    Accepts a flat state dict or one under ``'state_dict'`` (mmengine) or
+    ``'model'`` (the official training code).
+
+    Args:
+        checkpoint (str): Path or URL.
+
+    Returns:
+        dict: The state dict.
+    """
+    is_remote = re.match(r'^[a-z][a-z0-9+.-]*://', checkpoint) is not None
+    if not is_remote and not osp.isfile(osp.expanduser(checkpoint)):
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    try:
+        loaded = CheckpointLoader.load_checkpoint(
+            checkpoint, map_location='cpu')
+    except FileNotFoundError:
+        raise
+    except Exception as error:
+        raise RuntimeError(
+            f'could not read checkpoint {checkpoint} (truncated or not a '
+            f'PyTorch file?): {type(error).__name__}: {error}') from error
+    if not isinstance(loaded, dict):
+        raise TypeError(f'checkpoint {checkpoint} holds a '
+                        f'{type(loaded).__name__}, not a state dict')
+    for key in ('state_dict', 'model'):
+        if isinstance(loaded.get(key), dict):
+            return loaded[key]
+    return loaded
+
+
+def describe_arch(state_dict):
+    """Family, stage widths, stage-3 depth and rep_conv of a state dict.
+
+    Args:
+        state_dict (dict): ESpikeFormer state dict (our names).
+
+    Returns:
+        dict: ``family``, ``stage_channels``, ``depth`` and ``rep_conv``.
+    """
+    widths, depth = {}, set()
+    for key, value in state_dict.items():
+        match = re.fullmatch(r'downsample_layers\.(\d+)\.conv\.weight', key)
+        if match:
+            widths[int(match[1])] = value.shape[0]
+        match = re.match(r'stages\.3\.(\d+)\.', key)
+        if match:
+            depth.add(int(match[1]))
+    return dict(
+        family='large' if any('layer_scale1' in k
+                              for k in state_dict) else 'base',
+        stage_channels=[widths[i] for i in sorted(widths)],
+        depth=len(depth),
+        rep_conv=any('.rep_conv.' in k for k in state_dict))
+
+
+def _arch_name(arch, zoo):
+    for name, preset in zoo.items():
+        dims = preset['embed_dims']
+        channels = [dims[0] // 2] + list(dims)
+        if (preset['family'] == arch['family']
+                and channels == arch['stage_channels']
+                and preset.get('depth', 6) == arch['depth']
+                and preset.get('rep_conv', False) == arch['rep_conv']):
+            return f"preset '{name}'"
+    return 'a custom arch'
+
+
+def _describe(arch, zoo):
+    return (f"{_arch_name(arch, zoo)}: {arch['family']} family, stage "
+            f"widths {arch['stage_channels']}, {arch['depth']} stage-3 "
+            f"blocks{', rep_conv' if arch['rep_conv'] else ''}")
+
+
+def load_pretrained_backbone(model, checkpoint, prefix=None):
+    """Load a checkpoint into an ESpikeFormer, strictly.
+
+    Args:
+        model (ESpikeFormer): The backbone.
+        checkpoint (str): Path or URL of one of our checkpoints or an
+            official one (names converted on the fly).
+        prefix (str, optional): Prefix of the backbone's keys, such as
+            ``'backbone.'``. Defaults to ``'backbone.'`` when the checkpoint
+            has such keys, else none.
+
+    Raises:
+        KeyError: If the prefix matches nothing, or keys are missing or
+            unexpected (all are named).
+        ValueError: If the checkpoint holds another architecture (both are
+            named) or a tensor of another shape.
+    """
+    logger = MMLogger.get_current_instance()
+    state = read_state_dict(checkpoint)
+    if prefix is None and any(k.startswith('backbone.') for k in state):
+        prefix = 'backbone.'
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        state = {
+            k[len(prefix):]: v
+            for k, v in state.items() if k.startswith(prefix)
+        }
+        if not state:
+            raise KeyError(
+                f'no key of checkpoint {checkpoint} starts with {prefix!r}')
+    if is_official_state_dict(state):
+        state, head = convert_official_state_dict(state)
+        logger.info(f'{checkpoint}: converted official E-SpikeFormer names; '
+                    f'the backbone leaves the head keys {sorted(head)} alone')
+
+    expected = model.state_dict()
+    loaded_arch, model_arch = describe_arch(state), describe_arch(expected)
+    if loaded_arch['stage_channels'] and loaded_arch != model_arch:
+        raise ValueError(
+            f'checkpoint {checkpoint} holds an E-SpikeFormer of '
+            f'{_describe(loaded_arch, model.arch_zoo)}, but the model is '
+            f'{_describe(model_arch, model.arch_zoo)}')
+    missing = set(expected) - set(state)
+    unexpected = set(state) - set(expected)
+    if missing or unexpected:
+        raise KeyError(
+            f'checkpoint {checkpoint} does not match ESpikeFormer: '
+            f'{len(missing)} missing keys ({summarize_keys(missing)}), '
+            f'{len(unexpected)} unexpected keys ({summarize_keys(unexpected)})')
+    wrong_shapes = [
+        f'{k}: checkpoint {tuple(v.shape)}, model '
+        f'{tuple(expected[k].shape)}' for k, v in state.items()
+        if v.shape != expected[k].shape
+    ]
+    if wrong_shapes:
+        raise ValueError(f'checkpoint {checkpoint} has tensors of other '
+                         f'shapes: {summarize_keys(wrong_shapes)}')
+    model.load_state_dict(state, strict=True)
+    logger.info(f'loaded {len(state)} backbone tensors from {checkpoint}')

@@ -1,0 +1,332 @@
+"""Building blocks of E-SpikeFormer.
+
+Every block takes and returns NCHW membrane potentials: residuals add
+membrane values before the next neuron ("membrane shortcut"), and every
+branch starts with an SFA neuron, so each linear operation in the body
+reads integer spike counts. Token-wise parts (the MLP, the large family's
+blocks) run on ``x.flatten(2)``, a view, and return to NCHW by another view.
+"""
+import torch
+from mmcv.cnn.bricks import DropPath
+from torch import nn
+
+from sdt3_mm.registry import MODELS, build_in_scope
+
+
+def build_neuron(neuron_cfg):
+    """Build a neuron from its config, or ``nn.Identity`` for ``None``."""
+    if neuron_cfg is None:
+        return nn.Identity()
+    return build_in_scope(MODELS, neuron_cfg)
+
+
+def _drop_path(rate):
+    return DropPath(rate) if rate > 0 else nn.Identity()
+
+
+class SpikeConvBN(nn.Module):
+    """A neuron, then a linear operation, then an optional BatchNorm.
+
+    Args:
+        conv (nn.Module): The linear operation (a conv, or a stack of them).
+        bn (nn.Module, optional): The norm after it. Defaults to None.
+        neuron_cfg (dict, optional): The neuron in front; ``None`` when the
+            input is already spikes or real-valued pixels. Defaults to None.
+    """
+
+    def __init__(self, conv, bn=None, neuron_cfg=None):
+        super().__init__()
+        self.neuron = build_neuron(neuron_cfg)
+        self.conv = conv
+        self.bn = bn if bn is not None else nn.Identity()
+
+    def forward(self, x):
+        return self.bn(self.conv(self.neuron(x)))
+
+
+class StackedConvBN1d(nn.Module):
+    """Two bias-free pointwise conv1d, each followed by BatchNorm1d.
+
+    The large family's re-parameterisable projection (``C -> hidden ->
+    out``); there is no neuron between the two, so it folds into one
+    linear map at deployment.
+
+    Args:
+        in_channels (int): Input channels.
+        hidden_channels (int): Channels between the two convs.
+        out_channels (int): Output channels.
+    """
+
+    def __init__(self, in_channels, hidden_channels, out_channels):
+        super().__init__()
+        self.conv1 = nn.Conv1d(in_channels, hidden_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm1d(hidden_channels)
+        self.conv2 = nn.Conv1d(hidden_channels, out_channels, 1, bias=False)
+        self.bn2 = nn.BatchNorm1d(out_channels)
+
+    def forward(self, x):
+        return self.bn2(self.conv2(self.bn1(self.conv1(x))))
+
+
+class SepConv(nn.Module):
+    """Spiking separable conv: pointwise, depthwise, pointwise.
+
+    Args:
+        channels (int): Input and output channels.
+        kernel_size (int): Kernel of the depthwise conv.
+        neuron_cfg (dict): Config of the neurons in front of each conv.
+        expand_ratio (int): Width of the depthwise conv relative to
+            ``channels``. Defaults to 2.
+    """
+
+    def __init__(self, channels, kernel_size, neuron_cfg, expand_ratio=2):
+        super().__init__()
+        mid = channels * expand_ratio
+        self.pwconv1 = SpikeConvBN(
+            nn.Conv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid),
+            neuron_cfg)
+        self.dwconv = SpikeConvBN(
+            nn.Conv2d(
+                mid,
+                mid,
+                kernel_size,
+                padding=kernel_size // 2,
+                groups=mid,
+                bias=False), nn.BatchNorm2d(mid), neuron_cfg)
+        self.pwconv2 = SpikeConvBN(
+            nn.Conv2d(mid, channels, 1, bias=False), nn.BatchNorm2d(channels),
+            neuron_cfg)
+
+    def forward(self, x):
+        return self.pwconv2(self.dwconv(self.pwconv1(x)))
+
+
+class ConvBlock(nn.Module):
+    """Convolutional block of stages 1 and 2.
+
+    ``x + SepConv(x)`` (base family only), then ``x + BN(conv3x3(neuron(
+    BN(conv3x3(neuron(x))))))`` with a ``mlp_ratio`` times wider middle.
+
+    Args:
+        channels (int): Input and output channels.
+        neuron_cfg (dict): Config of the neurons.
+        sepconv (bool): Whether the block starts with a SepConv residual.
+        bias (bool): Whether the 3x3 convs have a bias.
+        mlp_ratio (int): Width ratio of the middle. Defaults to 4.
+        drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+    """
+
+    def __init__(self,
+                 channels,
+                 neuron_cfg,
+                 sepconv,
+                 bias,
+                 mlp_ratio=4,
+                 drop_path_rate=0.):
+        super().__init__()
+        mid = channels * mlp_ratio
+        self.sepconv = SepConv(channels, 7, neuron_cfg) if sepconv else None
+        self.conv1 = SpikeConvBN(
+            nn.Conv2d(channels, mid, 3, padding=1, bias=bias),
+            nn.BatchNorm2d(mid), neuron_cfg)
+        self.conv2 = SpikeConvBN(
+            nn.Conv2d(mid, channels, 3, padding=1, bias=bias),
+            nn.BatchNorm2d(channels), neuron_cfg)
+        self.drop_path = _drop_path(drop_path_rate)
+
+    def forward(self, x):
+        if self.sepconv is not None:
+            x = x + self.drop_path(self.sepconv(x))
+        return x + self.drop_path(self.conv2(self.conv1(x)))
+
+
+class SpikeMLP(nn.Module):
+    """Token MLP: neuron, conv1d, BN1d, neuron, conv1d, BN1d.
+
+    Args:
+        channels (int): Input and output channels.
+        hidden_channels (int): Hidden channels.
+        neuron_cfg (dict): Config of the neurons.
+    """
+
+    def __init__(self, channels, hidden_channels, neuron_cfg):
+        super().__init__()
+        self.fc1 = SpikeConvBN(
+            nn.Conv1d(channels, hidden_channels, 1),
+            nn.BatchNorm1d(hidden_channels), neuron_cfg)
+        self.fc2 = SpikeConvBN(
+            nn.Conv1d(hidden_channels, channels, 1), nn.BatchNorm1d(channels),
+            neuron_cfg)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x))
+
+
+class SpikeLinearAttention(nn.Module):
+    """Spike-driven self-attention without softmax.
+
+    ``y = neuron(q @ (k^T @ v) * scale)`` per head, with q, k, v spike
+    tensors. Without a softmax the product is associative, and because
+    every operand is a multiple of ``1/D`` both orders give the same float
+    value; ``k^T @ v`` is a ``head_dim x head_dim`` matrix, so memory grows
+    linearly with the number of tokens instead of quadratically.
+
+    The projections are given as modules, so the same attention serves
+    the base family (1x1 conv2d on NCHW) and the large family (stacked
+    conv1d on tokens). Channels are split into heads directly in the
+    channel-first layout: ``y^T = (v^T k) q^T`` needs no transposed copies.
+
+    Args:
+        q (nn.Module): Query projection (``C -> C``).
+        k (nn.Module): Key projection (``C -> C``).
+        v (nn.Module): Value projection (``C -> C_v``).
+        proj (nn.Module): Output projection (``C_v -> C``).
+        num_heads (int): Number of heads.
+        scale (float): Scale of the attention product.
+        neuron_cfg (dict): Config of the neurons.
+    """
+
+    def __init__(self, q, k, v, proj, num_heads, scale, neuron_cfg):
+        super().__init__()
+        self.num_heads = num_heads
+        self.scale = scale
+        self.in_neuron = build_neuron(neuron_cfg)
+        self.q = q
+        self.k = k
+        self.v = v
+        self.q_neuron = build_neuron(neuron_cfg)
+        self.k_neuron = build_neuron(neuron_cfg)
+        self.v_neuron = build_neuron(neuron_cfg)
+        self.attn_neuron = build_neuron(neuron_cfg)
+        self.proj = proj
+
+    def forward(self, x):
+        x = self.in_neuron(x)
+        q = self.q_neuron(self.q(x))
+        k = self.k_neuron(self.k(x))
+        v = self.v_neuron(self.v(x))
+        batch, num_tokens = x.shape[0], x.shape[2:].numel()
+        q = q.reshape(batch, self.num_heads, -1, num_tokens)
+        k = k.reshape(batch, self.num_heads, -1, num_tokens)
+        v = v.reshape(batch, self.num_heads, -1, num_tokens)
+        y = (v @ k.transpose(-2, -1)) @ q
+        y = y.reshape(batch, -1, *x.shape[2:]) * self.scale
+        return self.proj(self.attn_neuron(y))
+
+
+def base_attention(channels, num_heads, neuron_cfg, v_ratio=4):
+    """The base family's attention: 1x1 conv2d projections on NCHW."""
+
+    def conv_bn(cin, cout):
+        return SpikeConvBN(
+            nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    v_channels = channels * v_ratio
+    return SpikeLinearAttention(
+        q=conv_bn(channels, channels),
+        k=conv_bn(channels, channels),
+        v=conv_bn(channels, v_channels),
+        proj=conv_bn(v_channels, channels),
+        num_heads=num_heads,
+        scale=2 * (channels // num_heads)**-0.5,
+        neuron_cfg=neuron_cfg)
+
+
+def large_attention(channels, num_heads, neuron_cfg, hidden_ratio=1.5):
+    """The large family's attention: stacked conv1d projections on tokens."""
+    hidden = int(channels * hidden_ratio)
+
+    def stacked_bn():
+        return SpikeConvBN(
+            StackedConvBN1d(channels, hidden, channels),
+            nn.BatchNorm1d(channels))
+
+    return SpikeLinearAttention(
+        q=stacked_bn(),
+        k=stacked_bn(),
+        v=stacked_bn(),
+        proj=stacked_bn(),
+        num_heads=num_heads,
+        scale=0.125,
+        neuron_cfg=neuron_cfg)
+
+
+class TransformerBlock(nn.Module):
+    """Transformer block of the base family (stages 3 and 4).
+
+    ``x + SepConv(x)``, then ``x + Attention(x)``, then ``x + MLP(x)``.
+
+    Args:
+        channels (int): Input and output channels.
+        num_heads (int): Attention heads.
+        neuron_cfg (dict): Config of the neurons.
+        mlp_ratio (int): Hidden ratio of the MLP. Defaults to 4.
+        drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+    """
+
+    def __init__(self,
+                 channels,
+                 num_heads,
+                 neuron_cfg,
+                 mlp_ratio=4,
+                 drop_path_rate=0.):
+        super().__init__()
+        self.sepconv = SepConv(channels, 3, neuron_cfg)
+        self.attn = base_attention(channels, num_heads, neuron_cfg)
+        self.mlp = SpikeMLP(channels, channels * mlp_ratio, neuron_cfg)
+        self.drop_path = _drop_path(drop_path_rate)
+
+    def forward(self, x):
+        x = x + self.drop_path(self.sepconv(x))
+        x = x + self.drop_path(self.attn(x))
+        tokens = x.flatten(2)
+        tokens = tokens + self.drop_path(self.mlp(tokens))
+        return tokens.view_as(x)
+
+
+class LargeTransformerBlock(nn.Module):
+    """Transformer block of the large family, on tokens.
+
+    ``x + RepConv(x)`` (83M only), then ``x + ls1 * Attention(x)``, then
+    ``x + ls2 * MLP(x)`` with per-channel layer scales.
+
+    Args:
+        channels (int): Input and output channels.
+        num_heads (int): Attention heads.
+        neuron_cfg (dict): Config of the neurons.
+        rep_conv (bool): Whether the block starts with a RepConv residual.
+        mlp_ratio (int): Hidden ratio of the MLP. Defaults to 4.
+        layer_scale_init_value (float): Initial layer scale. Defaults to
+            1e-6.
+        drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+    """
+
+    def __init__(self,
+                 channels,
+                 num_heads,
+                 neuron_cfg,
+                 rep_conv,
+                 mlp_ratio=4,
+                 layer_scale_init_value=1e-6,
+                 drop_path_rate=0.):
+        super().__init__()
+        self.rep_conv = SpikeConvBN(
+            StackedConvBN1d(channels, channels, channels),
+            neuron_cfg=neuron_cfg) if rep_conv else None
+        self.attn = large_attention(channels, num_heads, neuron_cfg)
+        self.mlp = SpikeMLP(channels, channels * mlp_ratio, neuron_cfg)
+        self.layer_scale1 = nn.Parameter(
+            layer_scale_init_value * torch.ones(channels))
+        self.layer_scale2 = nn.Parameter(
+            layer_scale_init_value * torch.ones(channels))
+        self.drop_path = _drop_path(drop_path_rate)
+
+    def forward(self, x):
+        tokens = x.flatten(2)
+        if self.rep_conv is not None:
+            tokens = tokens + self.drop_path(self.rep_conv(tokens))
+        tokens = tokens + self.drop_path(
+            self.layer_scale1.unsqueeze(-1) * self.attn(tokens))
+        tokens = tokens + self.drop_path(
+            self.layer_scale2.unsqueeze(-1) * self.mlp(tokens))
+        return tokens.view_as(x)

@@ -1,0 +1,96 @@
+"""Loading mmengine runner checkpoints under ``torch.load(weights_only=True)``.
+
+torch >= 2.6 loads with ``weights_only=True`` by default, which rejects the
+checkpoints mmengine's runner writes: their ``message_hub`` pickles
+``HistoryBuffer`` objects holding numpy arrays. Rather than turning the
+restriction off, we keep ``weights_only=True`` and, only for a file that
+needs it, allow exactly the classes such a runner checkpoint is made of.
+A plain state dict is loaded with nothing allowed beyond torch's defaults,
+and a file that needs anything else is refused with the names it needs.
+"""
+import importlib
+import os.path as osp
+import pickle
+
+import torch
+from mmengine.runner.checkpoint import CheckpointLoader
+
+# Globals a runner checkpoint may reference: mmengine's log buffers and the
+# pieces numpy uses to pickle arrays, scalars and dtypes (numpy 1 and 2).
+_RUNNER_GLOBALS = (
+    'mmengine.logging.history_buffer.HistoryBuffer',
+    'numpy.core.multiarray._reconstruct',
+    'numpy._core.multiarray._reconstruct',
+    'numpy.core.multiarray.scalar',
+    'numpy._core.multiarray.scalar',
+    'numpy.ndarray',
+    'numpy.dtype',
+)
+# numpy >= 1.25 pickles dtypes through their classes (Float64DType, ...).
+_RUNNER_GLOBAL_PREFIXES = ('numpy.dtypes.', )
+
+
+def _is_runner_global(name):
+    return name in _RUNNER_GLOBALS or name.startswith(_RUNNER_GLOBAL_PREFIXES)
+
+
+def _resolve(name):
+    module, _, attr = name.rpartition('.')
+    return getattr(importlib.import_module(module), attr)
+
+
+def safe_torch_load(filename, map_location=None):
+    """``torch.load`` a file with ``weights_only=True``.
+
+    Plain state dicts load as they are. A file rejected by the weights-only
+    unpickler is loaded again with mmengine's runner-checkpoint classes
+    allowed, if those are all it needs.
+
+    Args:
+        filename (str): Path of the file.
+        map_location (str | torch.device | Callable, optional): As in
+            ``torch.load``.
+
+    Returns:
+        object: The loaded checkpoint.
+
+    Raises:
+        pickle.UnpicklingError: If the file needs other classes; the
+            message names them.
+    """
+    try:
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        needed = torch.serialization.get_unsafe_globals_in_checkpoint(
+            filename)
+        others = [name for name in needed if not _is_runner_global(name)]
+        if others or not needed:
+            raise pickle.UnpicklingError(
+                f'{filename} is neither a plain state dict nor an mmengine '
+                f'runner checkpoint: it needs {others or needed}, which '
+                f'sdt3_mm does not unpickle. If you trust the file, load it '
+                f'with torch.load(..., weights_only=False) and save its '
+                f'state dict.') from None
+    allowed = [(_resolve(name), name) for name in needed]
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
+
+
+def load_from_local_safely(filename, map_location):
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename} does not exist')
+    return safe_torch_load(filename, map_location=map_location)
+
+
+def register_safe_local_loader():
+    """Make mmengine load local checkpoints through :func:`safe_torch_load`.
+
+    It replaces mmengine's loader of local paths (the ``''`` scheme), which
+    ``Runner.load_checkpoint`` (``load_from``, ``--resume``), ``test.py`` and
+    ``Pretrained`` init all go through.
+    """
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local_safely, force=True)

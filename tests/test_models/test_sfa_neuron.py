@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+from sdt3_mm.models import SFANeuron
+
+
+def test_forward_quantises_clamps_and_normalises():
+    neuron = SFANeuron(D=4)
+    x = torch.tensor([-1.0, 0.2, 0.6, 1.5, 2.5, 3.49, 4.0, 7.0])
+    # torch.round: half to even, so 2.5 -> 2 and 1.5 -> 2.
+    expected = torch.tensor([0, 0, 1, 2, 2, 3, 4, 4]) / 4
+    assert torch.equal(neuron(x), expected)
+
+
+def test_half_up_rounding_and_raw_integer_output():
+    neuron = SFANeuron(D=8, norm=1, rounding='half_up', bounds='open')
+    x = torch.tensor([0.5, 1.5, 2.5, 7.6, 9.0])
+    assert torch.equal(neuron(x), torch.tensor([1.0, 2.0, 3.0, 8.0, 8.0]))
+
+
+@pytest.mark.parametrize('bounds,expected_mask', [
+    ('closed', [0, 1, 1, 1, 1, 0]),
+    ('open', [0, 0, 1, 1, 0, 0]),
+])
+def test_straight_through_gradient_inside_bounds(bounds, expected_mask):
+    neuron = SFANeuron(D=4, bounds=bounds)
+    x = torch.tensor([-0.5, 0.0, 1.3, 3.9, 4.0, 4.5], requires_grad=True)
+    grad_out = torch.arange(1.0, 7.0)
+    neuron(x).backward(grad_out)
+    assert torch.equal(x.grad, grad_out * torch.tensor(expected_mask) / 4)
+
+
+def test_backward_keeps_only_a_byte_mask():
+    neuron = SFANeuron()
+    x = torch.randn(64, 64, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t) or t, lambda t: t):
+        neuron(x * 2)
+    assert len(saved) == 1
+    assert saved[0].dtype == torch.bool
+    assert saved[0].element_size() == 1
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_low_precision_and_autocast(dtype):
+    neuron = SFANeuron()
+    x = (torch.rand(32) * 6 - 1).to(dtype).requires_grad_()
+    out = neuron(x)
+    assert out.dtype == dtype
+    reference = torch.round(torch.clamp(x.float(), 0, 4)) / 4
+    assert torch.equal(out.float(), reference)
+    out.sum().backward()
+    assert x.grad.dtype == dtype
+
+    linear = torch.nn.Linear(8, 8)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        y = neuron(linear(torch.randn(4, 8)))
+    assert y.dtype == torch.bfloat16
+    assert torch.all((y * 4) == torch.round(y * 4))
+
+
+def test_eval_without_grad_builds_no_graph():
+    neuron = SFANeuron()
+    x = torch.randn(8, requires_grad=True)
+    with torch.no_grad():
+        out = neuron(x)
+    assert out.grad_fn is None
+    assert neuron(torch.randn(8)).grad_fn is None
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(D=0), 'D must be a positive integer'),
+    (dict(D=2.5), 'D must be a positive integer'),
+    (dict(rounding='stochastic'), 'rounding must be one of'),
+    (dict(bounds='half'), 'bounds must be one of'),
+    (dict(norm=0), 'norm must be positive'),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SFANeuron(**kwargs)
