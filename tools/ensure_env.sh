@@ -44,10 +44,10 @@ fi
 if ! step_done mmcv; then
     if "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
         log "GPU visible: building mmcv 2.1.0 with CUDA ops (this takes a while)"
-        FORCE_CUDA=1 MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation --no-cache-dir "mmcv==2.1.0"
+        FORCE_CUDA=1 MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation --no-cache-dir "mmcv==2.1.0" "numpy<2"
     else
         log "building mmcv 2.1.0 (CPU ops; about 12 minutes on 2 cores, cached by pip afterwards)"
-        MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation "mmcv==2.1.0"
+        MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation "mmcv==2.1.0" "numpy<2"
     fi
     mark_done mmcv
 fi

@@ -1,3 +1,7 @@
 from .checkpoint_loading import register_safe_local_loader, safe_torch_load
+from .runner_config import add_common_arguments, load_config
 
-__all__ = ['register_safe_local_loader', 'safe_torch_load']
+__all__ = [
+    'add_common_arguments', 'load_config', 'register_safe_local_loader',
+    'safe_torch_load'
+]

@@ -30,13 +30,40 @@ _RUNNER_GLOBALS = (
 _RUNNER_GLOBAL_PREFIXES = ('numpy.dtypes.', )
 
 
-def _is_runner_global(name):
-    return name in _RUNNER_GLOBALS or name.startswith(_RUNNER_GLOBAL_PREFIXES)
+def _history_buffer_method(owner, name):
+    """The one ``getattr`` a runner checkpoint needs.
+
+    ``HistoryBuffer`` pickles its statistics methods (``min``, ``mean``,
+    ...) as ``getattr(HistoryBuffer, name)``. A plain ``getattr`` would
+    reach anything from any allowed object, so the unpickler is given this
+    stand-in, which returns those methods and nothing else.
+    """
+    from mmengine.logging import HistoryBuffer
+    methods = {'min', 'max', 'current', 'mean'}
+    if owner is HistoryBuffer and name in methods.union(
+            HistoryBuffer._statistics_methods):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({owner!r}, {name!r}) while loading a runner '
+        f'checkpoint')
 
 
-def _resolve(name):
-    module, _, attr = name.rpartition('.')
-    return getattr(importlib.import_module(module), attr)
+def _numpy_dtype_classes():
+    """numpy's dtype classes: unpickled dtypes are their instances, which
+    the weights-only unpickler builds only for allowed types."""
+    import numpy as np
+    dtypes = getattr(np, 'dtypes', None)
+    return [getattr(dtypes, n) for n in getattr(dtypes, '__all__', [])]
+
+
+def _runner_global(name):
+    """The object to give the unpickler for ``name``, or None."""
+    if name == 'builtins.getattr':
+        return _history_buffer_method
+    if name in _RUNNER_GLOBALS or name.startswith(_RUNNER_GLOBAL_PREFIXES):
+        module, _, attr = name.rpartition('.')
+        return getattr(importlib.import_module(module), attr)
+    return None
 
 
 def safe_torch_load(filename, map_location=None):
@@ -64,7 +91,8 @@ def safe_torch_load(filename, map_location=None):
     except pickle.UnpicklingError:
         needed = torch.serialization.get_unsafe_globals_in_checkpoint(
             filename)
-        others = [name for name in needed if not _is_runner_global(name)]
+        allowed = {name: _runner_global(name) for name in needed}
+        others = [name for name, obj in allowed.items() if obj is None]
         if others or not needed:
             raise pickle.UnpicklingError(
                 f'{filename} is neither a plain state dict nor an mmengine '
@@ -72,8 +100,9 @@ def safe_torch_load(filename, map_location=None):
                 f'sdt3_mm does not unpickle. If you trust the file, load it '
                 f'with torch.load(..., weights_only=False) and save its '
                 f'state dict.') from None
-    allowed = [(_resolve(name), name) for name in needed]
-    with torch.serialization.safe_globals(allowed):
+    with torch.serialization.safe_globals(
+            [(obj, name) for name, obj in allowed.items()] +
+            _numpy_dtype_classes()):
         return torch.load(
             filename, map_location=map_location, weights_only=True)
 

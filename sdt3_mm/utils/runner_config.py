@@ -1,0 +1,58 @@
+"""What tools/train.py and tools/test.py share: arguments and config set-up."""
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+
+
+def add_common_arguments(parser):
+    """Add ``config``, ``--work-dir``, ``--amp``, ``--cfg-options``,
+    ``--launcher`` and ``--local_rank`` to ``parser``."""
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='where logs and results go')
+    parser.add_argument(
+        '--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value (a.b=1, list=[1,2])')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args):
+    """Read ``args.config`` and apply the common arguments to it.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments of
+            :func:`add_common_arguments`.
+
+    Returns:
+        Config: The config, with ``launcher`` and ``work_dir`` set
+        (``./work_dirs/<config name>`` by default) and, on a machine
+        without CUDA, the distributed backend switched to gloo.
+    """
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config {args.config} does not exist')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    # NCCL needs GPUs; gloo runs the same training on CPU processes.
+    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
+    if dist_cfg.get('backend') == 'nccl' and not torch.cuda.is_available():
+        cfg.env_cfg.dist_cfg.backend = 'gloo'
+    return cfg

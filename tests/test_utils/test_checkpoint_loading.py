@@ -1,0 +1,155 @@
+"""mmengine runner checkpoints load under torch's weights-only default."""
+import os
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import sdt3_mm  # noqa: F401  (registers the checkpoint loader)
+from sdt3_mm.utils import safe_torch_load
+
+
+def _image_folder(root):
+    rng = np.random.default_rng(0)
+    for label in ('a', 'b'):
+        os.makedirs(osp.join(root, label))
+        for i in range(4):
+            pixels = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(osp.join(root, label, f'{i}.png'))
+    return root
+
+
+def _runner_cfg(work_dir, data_root, max_iters, **kwargs):
+    from mmengine.config import Config
+    return Config(
+        dict(
+            default_scope='mmpretrain',
+            model=dict(
+                type='ImageClassifier',
+                data_preprocessor=dict(
+                    mean=[127.5] * 3, std=[127.5] * 3, to_rgb=True),
+                backbone=dict(type='sdt3_mm.ESpikeFormer', arch='t'),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(
+                    type='LinearClsHead',
+                    num_classes=2,
+                    in_channels=128,
+                    loss=dict(type='CrossEntropyLoss'))),
+            train_dataloader=dict(
+                batch_size=4,
+                num_workers=0,
+                sampler=dict(type='DefaultSampler', shuffle=True),
+                dataset=dict(
+                    type='CustomDataset',
+                    data_root=data_root,
+                    pipeline=[
+                        dict(type='LoadImageFromFile'),
+                        dict(type='PackInputs')
+                    ])),
+            train_cfg=dict(by_epoch=False, max_iters=max_iters),
+            optim_wrapper=dict(
+                optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05)),
+            param_scheduler=[dict(type='CosineAnnealingLR', by_epoch=False,
+                                  T_max=4)],
+            default_hooks=dict(
+                checkpoint=dict(
+                    type='CheckpointHook', interval=2, by_epoch=False),
+                logger=dict(type='LoggerHook', interval=1)),
+            randomness=dict(seed=0),
+            work_dir=work_dir,
+            **kwargs))
+
+
+@pytest.fixture(scope='module')
+def runner_checkpoint(tmp_path_factory):
+    from mmengine.runner import Runner
+    root = tmp_path_factory.mktemp('runner')
+    data = _image_folder(str(root / 'data'))
+    runner = Runner.from_cfg(_runner_cfg(str(root / 'work'), data, 2))
+    runner.train()
+    return str(root / 'work' / 'iter_2.pth'), data, str(root)
+
+
+def test_torch_default_rejects_runner_checkpoint(runner_checkpoint):
+    path, _, _ = runner_checkpoint
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+
+
+def test_runner_checkpoint_loads_with_its_message_hub(runner_checkpoint):
+    path, _, _ = runner_checkpoint
+    checkpoint = safe_torch_load(path, map_location='cpu')
+    assert checkpoint['meta']['iter'] == 2
+    scalars = checkpoint['message_hub']['log_scalars']
+    assert 'train/loss' in scalars
+    assert 'backbone.stages.0.0.conv1.conv.weight' in \
+        checkpoint['state_dict']
+
+
+def test_resume_and_load_from(runner_checkpoint):
+    from mmengine.runner import Runner
+    path, data, root = runner_checkpoint
+    resumed = Runner.from_cfg(
+        _runner_cfg(osp.join(root, 'resumed'), data, 4, load_from=path,
+                    resume=True))
+    resumed.train()
+    assert resumed.iter == 4
+    hub = resumed.message_hub.get_scalar('train/loss')
+    assert len(hub.data[0]) == 4  # two iterations before, two after
+
+    from mmengine.runner import load_checkpoint
+    model = resumed.model
+    load_checkpoint(model, path, map_location='cpu')
+    saved = safe_torch_load(path)['state_dict']
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+
+
+class Payload:
+
+    def __reduce__(self):
+        return (os.system, ('echo pwned', ))
+
+
+def test_foreign_pickle_is_refused(tmp_path):
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'payload': Payload()}, path)
+    with pytest.raises(pickle.UnpicklingError, match='posix.system|'
+                       'os.system'):
+        safe_torch_load(path)
+
+
+def test_plain_state_dict_needs_nothing_extra(tmp_path, monkeypatch):
+    path = str(tmp_path / 'plain.pth')
+    torch.save({'weight': torch.ones(2)}, path)
+    allowed = []
+    monkeypatch.setattr(torch.serialization, 'safe_globals',
+                        lambda globs: allowed.append(globs))
+    assert torch.equal(safe_torch_load(path)['weight'], torch.ones(2))
+    assert allowed == []
+
+
+class SneakyGetattr:
+    """Pickles as a getattr beyond HistoryBuffer's statistics methods."""
+
+    def __init__(self, owner, name):
+        self.owner, self.name = owner, name
+
+    def __reduce__(self):
+        return (getattr, (self.owner, self.name))
+
+
+@pytest.mark.parametrize('owner,name', [('history', 'update'),
+                                        ('ordered', 'fromkeys')])
+def test_getattr_beyond_history_buffer_is_refused(tmp_path, owner, name):
+    from collections import OrderedDict
+
+    from mmengine.logging import HistoryBuffer
+    owner = HistoryBuffer if owner == 'history' else OrderedDict
+    path = str(tmp_path / 'getattr.pth')
+    torch.save({'x': SneakyGetattr(owner, name)}, path)
+    with pytest.raises(pickle.UnpicklingError, match='refusing getattr'):
+        safe_torch_load(path)
