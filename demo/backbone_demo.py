@@ -23,10 +23,15 @@ def head_params(backbone, num_classes=1000):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--size', type=int, nargs=2, default=[224, 224],
-                        metavar=('H', 'W'), help='input size')
-    parser.add_argument('--archs', nargs='+',
-                        default=['t', 's', 'm', 'l', '83m', '171m'])
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=[224, 224],
+        metavar=('H', 'W'),
+        help='input size')
+    parser.add_argument(
+        '--archs', nargs='+', default=['t', 's', 'm', 'l', '83m', '171m'])
     args = parser.parse_args()
     torch.manual_seed(0)
     image = torch.randn(1, 3, *args.size)

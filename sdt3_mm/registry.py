@@ -5,6 +5,7 @@ OpenMMLab library can name our modules as ``type='sdt3_mm.ESpikeFormer'``
 under its own ``default_scope``: mmengine imports this module on the first
 lookup of the ``sdt3_mm`` scope, and the registry imports its ``locations``.
 """
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import DefaultScope, Registry
 
@@ -13,6 +14,11 @@ MODELS = Registry(
     parent=MMENGINE_MODELS,
     scope='sdt3_mm',
     locations=['sdt3_mm.models'])
+DATASETS = Registry(
+    'dataset',
+    parent=MMENGINE_DATASETS,
+    scope='sdt3_mm',
+    locations=['sdt3_mm.datasets'])
 
 
 def build_in_scope(registry, cfg, **kwargs):

@@ -22,13 +22,13 @@ print([tuple(t.shape) for t in taps])
 
 
 @pytest.mark.parametrize('lib,scope', [('mmpretrain', 'mmpretrain'),
-                                       ('mmdet', 'mmdet'),
-                                       ('mmseg', 'mmseg')])
+                                       ('mmdet', 'mmdet'), ('mmseg', 'mmseg')])
 def test_prefixed_type_builds_in_a_fresh_process(lib, scope):
     result = subprocess.run(
         [sys.executable, '-c',
          BUILD_FROM.format(lib=lib, scope=scope)],
-        capture_output=True, text=True)
+        capture_output=True,
+        text=True)
     assert result.returncode == 0, result.stderr
     assert '(1, 24, 16, 16), (1, 48, 8, 8), (1, 96, 4, 4), (1, 128, 4, 4)' \
         in result.stdout
@@ -52,11 +52,16 @@ def test_detector_neck_on_our_taps():
     from mmdet.registry import MODELS
     with DefaultScope.overwrite_default_scope('mmdet'):
         backbone = MODELS.build(
-            dict(type='sdt3_mm.ESpikeFormer', arch='t',
-                 out_indices=(1, 2, 3, 4)))
+            dict(
+                type='sdt3_mm.ESpikeFormer',
+                arch='t',
+                out_indices=(1, 2, 3, 4)))
         neck = MODELS.build(
-            dict(type='FPN', in_channels=[24, 48, 96, 128], out_channels=32,
-                 num_outs=5))
+            dict(
+                type='FPN',
+                in_channels=[24, 48, 96, 128],
+                out_channels=32,
+                num_outs=5))
     outs = neck(backbone(torch.randn(1, 3, 64, 64)))
     assert [o.shape[1] for o in outs] == [32] * 5
 

@@ -89,8 +89,7 @@ def safe_torch_load(filename, map_location=None):
         return torch.load(
             filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        needed = torch.serialization.get_unsafe_globals_in_checkpoint(
-            filename)
+        needed = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
         allowed = {name: _runner_global(name) for name in needed}
         others = [name for name, obj in allowed.items() if obj is None]
         if others or not needed:
@@ -100,9 +99,9 @@ def safe_torch_load(filename, map_location=None):
                 f'sdt3_mm does not unpickle. If you trust the file, load it '
                 f'with torch.load(..., weights_only=False) and save its '
                 f'state dict.') from None
-    with torch.serialization.safe_globals(
-            [(obj, name) for name, obj in allowed.items()] +
-            _numpy_dtype_classes()):
+    with torch.serialization.safe_globals([(obj, name)
+                                           for name, obj in allowed.items()] +
+                                          _numpy_dtype_classes()):
         return torch.load(
             filename, map_location=map_location, weights_only=True)
 

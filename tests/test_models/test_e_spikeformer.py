@@ -31,20 +31,18 @@ def test_base_taps_strides_and_channels():
     model = ESpikeFormer(arch='t', out_indices=(0, 1, 2, 3, 4)).eval()
     with torch.no_grad():
         taps = model(torch.randn(1, 3, 64, 96))
-    assert [tuple(t.shape) for t in taps] == [(1, 12, 32, 48),
-                                              (1, 24, 16, 24),
+    assert [tuple(t.shape) for t in taps] == [(1, 12, 32, 48), (1, 24, 16, 24),
                                               (1, 48, 8, 12), (1, 96, 4, 6),
                                               (1, 128, 4, 6)]
 
 
 def test_large_family_taps_and_backward():
-    arch = dict(family='large', embed_dims=[16, 32, 64], depth=2,
-                rep_conv=True)
+    arch = dict(
+        family='large', embed_dims=[16, 32, 64], depth=2, rep_conv=True)
     model = ESpikeFormer(arch=arch, out_indices=(0, 1, 2, 3))
     x = torch.randn(2, 3, 48, 48, requires_grad=True)
     taps = model(x)
-    assert [tuple(t.shape) for t in taps] == [(2, 8, 24, 24),
-                                              (2, 16, 12, 12),
+    assert [tuple(t.shape) for t in taps] == [(2, 8, 24, 24), (2, 16, 12, 12),
                                               (2, 32, 6, 6), (2, 64, 3, 3)]
     sum(t.sum() for t in taps).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
@@ -75,8 +73,9 @@ def test_drop_path_is_off_by_default_and_configurable():
     model = ESpikeFormer(arch='t')
     assert not any('DropPath' in type(m).__name__ for m in model.modules())
     model = ESpikeFormer(arch='t', drop_path_rate=0.1)
-    rates = [m.drop_prob for m in model.modules()
-             if type(m).__name__ == 'DropPath']
+    rates = [
+        m.drop_prob for m in model.modules() if type(m).__name__ == 'DropPath'
+    ]
     assert len(rates) == 11 and rates[-1] == pytest.approx(0.1)
 
 
@@ -97,8 +96,8 @@ def test_frozen_stages_and_norm_eval():
     assert model.stages[2].training
 
     model = ESpikeFormer(arch='t', norm_eval=True).train()
-    assert not any(m.training for m in model.modules()
-                   if isinstance(m, _BatchNorm))
+    assert not any(m.training
+                   for m in model.modules() if isinstance(m, _BatchNorm))
 
 
 @pytest.mark.parametrize('kwargs,error,message', [
@@ -125,3 +124,36 @@ def test_wrong_input_shape_is_named(shape):
     model = ESpikeFormer(arch='t')
     with pytest.raises(ValueError, match=r'N x 3 x H x W input, got shape'):
         model(torch.randn(*shape))
+
+
+@pytest.mark.parametrize('arch', [
+    't',
+    dict(family='large', embed_dims=[16, 32, 64], depth=2, rep_conv=True)
+])
+def test_zero_init_residual_makes_blocks_identities(arch):
+    model = ESpikeFormer(arch=arch, zero_init_residual=True)
+    model.init_weights()
+    model.eval()
+    x = torch.randn(1, model.stage_channels[3], 4, 4)
+    with torch.no_grad():
+        assert torch.equal(model.stages[3][0](x), x)
+    default = ESpikeFormer(arch=arch)
+    default.init_weights()
+    with torch.no_grad():
+        assert not torch.equal(default.eval().stages[3][0](x), x)
+
+
+def test_layer_depth_for_layer_wise_lr_decay():
+    model = ESpikeFormer(arch='83m')
+    num_layers = 1 + 1 + 2 + 12 + 2
+    assert model.get_layer_depth('backbone.downsample_layers.0.conv.weight',
+                                 'backbone.') == (0, num_layers)
+    assert model.get_layer_depth('backbone.stages.0.0.conv1.conv.weight',
+                                 'backbone.') == (1, num_layers)
+    # A downsampling conv shares its stage's first block depth.
+    assert model.get_layer_depth('backbone.downsample_layers.3.bn.bias',
+                                 'backbone.') == (5, num_layers)
+    assert model.get_layer_depth('backbone.stages.3.11.layer_scale2',
+                                 'backbone.') == (16, num_layers)
+    assert model.get_layer_depth('head.fc.weight',
+                                 'backbone.') == (17, num_layers)

@@ -8,8 +8,7 @@ import torch
 
 from sdt3_mm.models import ESpikeFormer, convert_official_state_dict
 
-KEY_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'data',
-                   'official_keys')
+KEY_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'official_keys')
 ARCH_OF_FILE = {
     'e_spikeformer_s_5.1M.txt': 's',
     'e_spikeformer_m_10M.txt': 'm',
@@ -48,8 +47,10 @@ def test_official_keys_convert_to_the_model(filename):
     channels = model.stage_channels[-1]
     expected_head = {'fc.weight': (1000, channels), 'fc.bias': (1000, )}
     if model.arch_settings['family'] == 'large':
-        expected_head.update({'fc_kd.weight': (1000, channels),
-                              'fc_kd.bias': (1000, )})
+        expected_head.update({
+            'fc_kd.weight': (1000, channels),
+            'fc_kd.bias': (1000, )
+        })
     assert {k: tuple(v.shape) for k, v in head.items()} == expected_head
 
 

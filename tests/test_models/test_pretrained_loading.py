@@ -10,8 +10,7 @@ from sdt3_mm.models import ESpikeFormer
 def _load(checkpoint, arch='t', prefix=None):
     model = ESpikeFormer(
         arch=arch,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint,
-                      prefix=prefix))
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix=prefix))
     model.init_weights()
     return model
 
@@ -22,9 +21,14 @@ def saved_t(tmp_path):
     for param in model.parameters():
         torch.nn.init.normal_(param)
     path = str(tmp_path / 't.pth')
-    torch.save({'state_dict': {f'backbone.{k}': v
-                               for k, v in model.state_dict().items()},
-                'meta': {}}, path)
+    torch.save(
+        {
+            'state_dict': {
+                f'backbone.{k}': v
+                for k, v in model.state_dict().items()
+            },
+            'meta': {}
+        }, path)
     return model, path
 
 
@@ -47,8 +51,9 @@ def test_truncated_file_is_named(saved_t, tmp_path):
     broken = str(tmp_path / 'broken.pth')
     with open(path, 'rb') as f, open(broken, 'wb') as g:
         g.write(f.read()[:5000])
-    with pytest.raises(RuntimeError, match='could not read checkpoint .*'
-                       'broken.pth'):
+    with pytest.raises(
+            RuntimeError, match='could not read checkpoint .*'
+            'broken.pth'):
         _load(broken)
 
 
@@ -89,8 +94,10 @@ def test_tensor_of_another_shape_is_named(saved_t, tmp_path):
     state['stages.0.0.conv1.conv.weight'] = torch.zeros(1)
     path = str(tmp_path / 'shape.pth')
     torch.save(state, path)
-    with pytest.raises(ValueError, match=r'stages\.0\.0\.conv1\.conv\.weight:'
-                       r' checkpoint \(1,\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'stages\.0\.0\.conv1\.conv\.weight:'
+            r' checkpoint \(1,\)'):
         _load(path)
 
 

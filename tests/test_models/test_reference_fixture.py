@@ -57,9 +57,10 @@ def test_train_mode_logits_and_input_gradient(official_fixture):
 
 def test_converted_checkpoint_loads_with_prefix(official_fixture, tmp_path):
     dst = str(tmp_path / 'converted.pth')
-    result = subprocess.run(
-        [sys.executable, CONVERTER, FIXTURE, dst],
-        capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, CONVERTER, FIXTURE, dst],
+                            capture_output=True,
+                            text=True,
+                            cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert 'stage widths [16, 32, 64, 128, 192]' in result.stdout
     converted = torch.load(dst, weights_only=True)['state_dict']
@@ -77,8 +78,7 @@ def test_converted_checkpoint_loads_with_prefix(official_fixture, tmp_path):
 
 
 @pytest.mark.parametrize('wrapper', ['model', 'state_dict'])
-def test_official_checkpoint_under_a_key(official_fixture, tmp_path,
-                                         wrapper):
+def test_official_checkpoint_under_a_key(official_fixture, tmp_path, wrapper):
     path = str(tmp_path / 'wrapped.pth')
     torch.save({wrapper: official_fixture['state_dict'], 'epoch': 3}, path)
     model = _backbone(path).eval()

@@ -52,8 +52,9 @@ def _runner_cfg(work_dir, data_root, max_iters, **kwargs):
             train_cfg=dict(by_epoch=False, max_iters=max_iters),
             optim_wrapper=dict(
                 optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05)),
-            param_scheduler=[dict(type='CosineAnnealingLR', by_epoch=False,
-                                  T_max=4)],
+            param_scheduler=[
+                dict(type='CosineAnnealingLR', by_epoch=False, T_max=4)
+            ],
             default_hooks=dict(
                 checkpoint=dict(
                     type='CheckpointHook', interval=2, by_epoch=False),
@@ -93,8 +94,8 @@ def test_resume_and_load_from(runner_checkpoint):
     from mmengine.runner import Runner
     path, data, root = runner_checkpoint
     resumed = Runner.from_cfg(
-        _runner_cfg(osp.join(root, 'resumed'), data, 4, load_from=path,
-                    resume=True))
+        _runner_cfg(
+            osp.join(root, 'resumed'), data, 4, load_from=path, resume=True))
     resumed.train()
     assert resumed.iter == 4
     hub = resumed.message_hub.get_scalar('train/loss')
@@ -117,8 +118,9 @@ class Payload:
 def test_foreign_pickle_is_refused(tmp_path):
     path = str(tmp_path / 'evil.pth')
     torch.save({'state_dict': {}, 'payload': Payload()}, path)
-    with pytest.raises(pickle.UnpicklingError, match='posix.system|'
-                       'os.system'):
+    with pytest.raises(
+            pickle.UnpicklingError, match='posix.system|'
+            'os.system'):
         safe_torch_load(path)
 
 

@@ -63,6 +63,11 @@ class ESpikeFormer(BaseModule):
             applies it, so checkpoints reproduce with 0. Defaults to 0.
         layer_scale_init_value (float): Initial layer scale of the large
             family's blocks. Defaults to 1e-6.
+        zero_init_residual (bool): Start every residual branch at zero (the
+            weight of the BN that closes it), so each block begins as the
+            identity, as MMPretrain's ResNet does. The reference keeps
+            PyTorch's defaults (False); from scratch on small data the
+            zero start trains much faster. Defaults to False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...,
             prefix=...)`` loads our checkpoints or the official ones (flat,
             under ``'model'`` or ``'state_dict'``), converting official names
@@ -70,16 +75,22 @@ class ESpikeFormer(BaseModule):
     """
 
     arch_zoo = {
-        't': dict(family='base', embed_dims=[24, 48, 96, 128]),
-        's': dict(family='base', embed_dims=[32, 64, 128, 192]),
-        'm': dict(family='base', embed_dims=[48, 96, 192, 240]),
-        'l': dict(family='base', embed_dims=[64, 128, 256, 360]),
-        '83m': dict(
+        't':
+        dict(family='base', embed_dims=[24, 48, 96, 128]),
+        's':
+        dict(family='base', embed_dims=[32, 64, 128, 192]),
+        'm':
+        dict(family='base', embed_dims=[48, 96, 192, 240]),
+        'l':
+        dict(family='base', embed_dims=[64, 128, 256, 360]),
+        '83m':
+        dict(
             family='large',
             embed_dims=[128, 256, 512],
             depth=12,
             rep_conv=True),
-        '171m': dict(
+        '171m':
+        dict(
             family='large',
             embed_dims=[196, 384, 768],
             depth=12,
@@ -98,6 +109,7 @@ class ESpikeFormer(BaseModule):
                  norm_eval=False,
                  drop_path_rate=0.,
                  layer_scale_init_value=1e-6,
+                 zero_init_residual=False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
@@ -109,8 +121,9 @@ class ESpikeFormer(BaseModule):
 
         if family == 'base':
             depths = self.base_depths
-            self.stage_channels = [dims[0] // 2, dims[0], dims[1], dims[2],
-                                   dims[3]]
+            self.stage_channels = [
+                dims[0] // 2, dims[0], dims[1], dims[2], dims[3]
+            ]
             strides = [2, 2, 2, 2, 1]
         else:
             depths = (1, 1, 2, self.arch_settings['depth'])
@@ -124,6 +137,7 @@ class ESpikeFormer(BaseModule):
                 f'got {frozen_stages}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.zero_init_residual = zero_init_residual
 
         block_rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.downsample_layers = nn.ModuleList()
@@ -142,8 +156,7 @@ class ESpikeFormer(BaseModule):
             self.stages.append(
                 nn.Sequential(*[
                     self._make_block(i, channels, num_heads, rate,
-                                     layer_scale_init_value)
-                    for rate in rates
+                                     layer_scale_init_value) for rate in rates
                 ]))
             prev = channels
         self._freeze_stages()
@@ -247,6 +260,36 @@ class ESpikeFormer(BaseModule):
             self._is_init = True
             return
         super().init_weights()
+        if self.zero_init_residual:
+            for stage in self.stages:
+                for block in stage:
+                    for norm in block.residual_norms():
+                        nn.init.zeros_(norm.weight)
+
+    def get_layer_depth(self, param_name, prefix=''):
+        """Depth of a parameter, for layer-wise learning-rate decay.
+
+        The stem is layer 0, the blocks are layers ``1..num_blocks`` in
+        order (a stage's downsampling conv shares its first block's depth),
+        and anything outside the backbone (the head) is the last layer.
+
+        Args:
+            param_name (str): Name of the parameter.
+            prefix (str): Prefix of the backbone's parameters in the model.
+
+        Returns:
+            tuple[int, int]: The layer depth and the number of layers.
+        """
+        depths = [len(stage) for stage in self.stages]
+        num_layers = sum(depths) + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        name = param_name[len(prefix):].split('.')
+        stage = int(name[1])
+        first_block = sum(depths[:stage]) + 1
+        if name[0] == 'downsample_layers':
+            return (0 if stage == 0 else first_block), num_layers
+        return first_block + int(name[2]), num_layers
 
     def forward(self, x):
         if x.dim() != 4 or x.shape[1] != self.in_channels:

@@ -5,8 +5,8 @@ import re
 from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from .official_checkpoint import (summarize_keys, convert_official_state_dict,
-                                  is_official_state_dict)
+from .official_checkpoint import (convert_official_state_dict,
+                                  is_official_state_dict, summarize_keys)
 
 
 def read_state_dict(checkpoint):
@@ -133,7 +133,8 @@ def load_pretrained_backbone(model, checkpoint, prefix=None):
         raise KeyError(
             f'checkpoint {checkpoint} does not match ESpikeFormer: '
             f'{len(missing)} missing keys ({summarize_keys(missing)}), '
-            f'{len(unexpected)} unexpected keys ({summarize_keys(unexpected)})')
+            f'{len(unexpected)} unexpected keys ({summarize_keys(unexpected)})'
+        )
     wrong_shapes = [
         f'{k}: checkpoint {tuple(v.shape)}, model '
         f'{tuple(expected[k].shape)}' for k, v in state.items()

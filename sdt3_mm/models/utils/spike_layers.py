@@ -134,6 +134,12 @@ class ConvBlock(nn.Module):
             nn.BatchNorm2d(channels), neuron_cfg)
         self.drop_path = _drop_path(drop_path_rate)
 
+    def residual_norms(self):
+        """The BN closing each residual branch."""
+        if self.sepconv is not None:
+            yield self.sepconv.pwconv2.bn
+        yield self.conv2.bn
+
     def forward(self, x):
         if self.sepconv is not None:
             x = x + self.drop_path(self.sepconv(x))
@@ -276,6 +282,12 @@ class TransformerBlock(nn.Module):
         self.mlp = SpikeMLP(channels, channels * mlp_ratio, neuron_cfg)
         self.drop_path = _drop_path(drop_path_rate)
 
+    def residual_norms(self):
+        """The BN closing each residual branch."""
+        yield self.sepconv.pwconv2.bn
+        yield self.attn.proj.bn
+        yield self.mlp.fc2.bn
+
     def forward(self, x):
         x = x + self.drop_path(self.sepconv(x))
         x = x + self.drop_path(self.attn(x))
@@ -315,11 +327,18 @@ class LargeTransformerBlock(nn.Module):
             neuron_cfg=neuron_cfg) if rep_conv else None
         self.attn = large_attention(channels, num_heads, neuron_cfg)
         self.mlp = SpikeMLP(channels, channels * mlp_ratio, neuron_cfg)
-        self.layer_scale1 = nn.Parameter(
-            layer_scale_init_value * torch.ones(channels))
-        self.layer_scale2 = nn.Parameter(
-            layer_scale_init_value * torch.ones(channels))
+        self.layer_scale1 = nn.Parameter(layer_scale_init_value *
+                                         torch.ones(channels))
+        self.layer_scale2 = nn.Parameter(layer_scale_init_value *
+                                         torch.ones(channels))
         self.drop_path = _drop_path(drop_path_rate)
+
+    def residual_norms(self):
+        """The BN closing each residual branch."""
+        if self.rep_conv is not None:
+            yield self.rep_conv.conv.bn2
+        yield self.attn.proj.bn
+        yield self.mlp.fc2.bn
 
     def forward(self, x):
         tokens = x.flatten(2)

@@ -1,0 +1,245 @@
+"""Synthetic scenes of textured shapes: the project's embedded demo data.
+
+A scene is a textured background with one or more filled polygons, each
+of a random colour and in the texture of its class. From such scenes we
+write the layouts OpenMMLab's datasets read: so far an ImageNet-style
+class-folder tree (one shape per image). Each drawn object also comes with
+its polygon and visible mask, from which COCO instances and ADE20K-style
+label maps follow.
+
+Everything is drawn from ``numpy.random.default_rng((seed, split, index))``,
+so a dataset is the same on every machine and in every process.
+"""
+import json
+import math
+import os
+import os.path as osp
+import shutil
+import tempfile
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+SHAPE_CLASSES = ('circle', 'square', 'triangle', 'hexagon', 'star', 'cross')
+TEXTURES = ('solid', 'stripes', 'checker', 'dots', 'noise', 'grid')
+_SPLIT_IDS = {'train': 0, 'val': 1}
+
+
+def shape_polygon(name, cx, cy, radius, angle):
+    """Vertices (K x 2, x then y) of a shape centred at ``(cx, cy)``.
+
+    Args:
+        name (str): One of :data:`SHAPE_CLASSES`.
+        cx (float): Centre x.
+        cy (float): Centre y.
+        radius (float): Circumradius.
+        angle (float): Rotation in radians.
+
+    Returns:
+        np.ndarray: The polygon, float32.
+    """
+    if name == 'circle':
+        radii, count = [1.0], 32
+    elif name == 'square':
+        radii, count = [1.0], 4
+    elif name == 'triangle':
+        radii, count = [1.0], 3
+    elif name == 'hexagon':
+        radii, count = [1.0], 6
+    elif name == 'star':
+        radii, count = [1.0, 0.45], 10
+    elif name == 'cross':
+        # Twelve vertices alternating between the arm tips and the corners
+        # where the arms meet.
+        arm = 0.35
+        points = [(arm, 1), (-arm, 1), (-arm, arm), (-1, arm), (-1, -arm),
+                  (-arm, -arm), (-arm, -1), (arm, -1), (arm, -arm), (1, -arm),
+                  (1, arm), (arm, arm)]
+        unit = np.array(points, dtype=np.float32) / math.hypot(1, arm)
+        return _place(unit, cx, cy, radius, angle)
+    else:
+        raise KeyError(f'unknown shape {name!r}; shapes are {SHAPE_CLASSES}')
+    theta = np.arange(count) * 2 * math.pi / count
+    scale = np.resize(np.array(radii, dtype=np.float32), count)
+    unit = np.stack([np.cos(theta), np.sin(theta)], 1) * scale[:, None]
+    return _place(unit.astype(np.float32), cx, cy, radius, angle)
+
+
+def _place(unit, cx, cy, radius, angle):
+    rot = np.array([[math.cos(angle), -math.sin(angle)],
+                    [math.sin(angle), math.cos(angle)]],
+                   dtype=np.float32)
+    return unit @ rot.T * radius + np.array([cx, cy], dtype=np.float32)
+
+
+def texture(rng, height, width, color, contrast, kind=None):
+    """A ``height x width x 3`` uint8 patch of a random texture of ``color``.
+
+    Args:
+        rng (np.random.Generator): Random source.
+        height (int): Height.
+        width (int): Width.
+        color (np.ndarray): Base RGB colour.
+        contrast (float): Depth of the pattern, 0 (flat) to 1.
+        kind (str, optional): One of :data:`TEXTURES`; random if None.
+
+    Returns:
+        np.ndarray: The patch.
+    """
+    if kind is None:
+        kind = TEXTURES[rng.integers(len(TEXTURES))]
+    color = np.asarray(color, dtype=np.float32)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    if kind == 'solid':
+        shade = np.ones((height, width), np.float32)
+    elif kind == 'stripes':
+        angle = rng.uniform(0, math.pi)
+        period = rng.uniform(4, 10)
+        phase = (xx * math.cos(angle) + yy * math.sin(angle)) / period
+        shade = np.floor(phase) % 2
+    elif kind == 'checker':
+        cell = rng.integers(3, 8)
+        shade = (xx // cell + yy // cell) % 2
+    elif kind == 'grid':
+        period = rng.integers(5, 9)
+        shade = ((xx % period) > 1) & ((yy % period) > 1)
+        shade = shade.astype(np.float32)
+    elif kind == 'dots':
+        period = rng.integers(5, 9)
+        dist = np.hypot(xx % period - period / 2, yy % period - period / 2)
+        shade = (dist >= period / 4).astype(np.float32)
+    else:
+        shade = rng.uniform(0, 1, (height, width)).astype(np.float32)
+    shade = 1 - contrast * (1 - shade)
+    return np.clip(shade[..., None] * color, 0, 255).astype(np.uint8)
+
+
+def _contrasting_colors(rng, count):
+    """``count`` RGB colours, each far from the previous ones."""
+    colors = []
+    while len(colors) < count:
+        color = rng.integers(0, 256, 3)
+        if all(np.abs(color - c).sum() > 180 for c in colors):
+            colors.append(color)
+    return colors
+
+
+def render_scene(rng, size, shapes):
+    """Draw one scene.
+
+    Args:
+        rng (np.random.Generator): Random source.
+        size (int): Image side in pixels.
+        shapes (Sequence[tuple]): ``(label, cx, cy, radius, angle)`` per
+            object, painted in order (later ones on top).
+
+    Returns:
+        tuple[np.ndarray, list[dict]]: The RGB image and, per object, its
+        ``label``, ``polygon`` (K x 2) and visible ``mask`` (bool).
+    """
+    colors = _contrasting_colors(rng, len(shapes) + 1)
+    # Every class wears its own texture, over a background of a random one:
+    # a class is told by outline and pattern together, never by colour.
+    image = texture(rng, size, size, colors[0], contrast=0.35)
+    objects = []
+    for (label, cx, cy, radius, angle), color in zip(shapes, colors[1:]):
+        polygon = shape_polygon(SHAPE_CLASSES[label], cx, cy, radius, angle)
+        canvas = Image.new('L', (size, size), 0)
+        ImageDraw.Draw(canvas).polygon([tuple(p) for p in polygon.tolist()],
+                                       fill=1)
+        mask = np.asarray(canvas, dtype=bool)
+        image[mask] = texture(
+            rng, size, size, color, contrast=0.5, kind=TEXTURES[label])[mask]
+        for obj in objects:
+            obj['mask'] &= ~mask
+        objects.append(dict(label=label, polygon=polygon, mask=mask))
+    return image, objects
+
+
+def classification_scene(seed, split, index, size):
+    """One image of the classification set and its label.
+
+    The class cycles with ``index``, so every class has the same count.
+
+    Returns:
+        tuple[np.ndarray, int]: The image and its label.
+    """
+    rng = np.random.default_rng((seed, _SPLIT_IDS[split], index))
+    label = index % len(SHAPE_CLASSES)
+    radius = rng.uniform(0.22, 0.4) * size
+    cx, cy = rng.uniform(radius, size - radius, 2)
+    image, _ = render_scene(rng, size,
+                            [(label, cx, cy, radius, rng.uniform(
+                                0, 2 * math.pi))])
+    return image, label
+
+
+def write_classification_set(root,
+                             num_train=1200,
+                             num_val=300,
+                             size=64,
+                             seed=0):
+    """Write the classification set in ImageNet folder layout.
+
+    ``root/{train,val}/<class>/<index>.png`` and ImageNet-style annotation
+    lists ``root/meta/{train,val}.txt`` (``<class>/<file> <label>``).
+    The tree is built in a temporary folder and renamed into place, so a
+    reader never sees half a dataset, and concurrent writers (several
+    distributed ranks) cannot clash: the set is the same whoever writes it.
+
+    Args:
+        root (str): Folder of the dataset.
+        num_train (int): Training images (spread evenly over classes).
+        num_val (int): Held-out images.
+        size (int): Image side in pixels.
+        seed (int): Seed of the whole set.
+
+    Returns:
+        str: ``root``.
+    """
+    settings = dict(
+        layout='imagenet',
+        classes=list(SHAPE_CLASSES),
+        num_train=num_train,
+        num_val=num_val,
+        size=size,
+        seed=seed)
+    meta_file = osp.join(root, 'meta', 'settings.json')
+    if osp.isfile(meta_file):
+        with open(meta_file) as f:
+            existing = json.load(f)
+        if existing != settings:
+            raise ValueError(
+                f'{root} holds a demo set written with {existing}, not '
+                f'{settings}; delete it or choose another data_root')
+        return root
+    if osp.isdir(root) and os.listdir(root):
+        raise ValueError(f'{root} is not empty and holds no demo set; '
+                         f'choose another data_root')
+    parent = osp.dirname(osp.abspath(root))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.shapes-', dir=parent)
+    try:
+        os.makedirs(osp.join(tmp, 'meta'))
+        for split, count in (('train', num_train), ('val', num_val)):
+            lines = []
+            for name in SHAPE_CLASSES:
+                os.makedirs(osp.join(tmp, split, name))
+            for index in range(count):
+                image, label = classification_scene(seed, split, index, size)
+                rel = f'{SHAPE_CLASSES[label]}/{index:06d}.png'
+                Image.fromarray(image).save(osp.join(tmp, split, rel))
+                lines.append(f'{rel} {label}\n')
+            with open(osp.join(tmp, 'meta', f'{split}.txt'), 'w') as f:
+                f.writelines(lines)
+        with open(osp.join(tmp, 'meta', 'settings.json'), 'w') as f:
+            json.dump(settings, f)
+        try:
+            os.rename(tmp, root)
+        except OSError:
+            # Another process finished first; its set is identical.
+            if not osp.isfile(meta_file):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root

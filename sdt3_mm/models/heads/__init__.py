@@ -1,0 +1,3 @@
+from .spike_cls_head import SpikeClsHead, SpikeKDClsHead
+
+__all__ = ['SpikeClsHead', 'SpikeKDClsHead']

@@ -1,0 +1,110 @@
+"""Classifier heads of E-SpikeFormer."""
+from mmpretrain.models.heads import ClsHead
+from torch import nn
+
+from sdt3_mm.registry import MODELS
+from ..utils.spike_layers import build_neuron
+
+
+@MODELS.register_module()
+class SpikeClsHead(ClsHead):
+    """The base family's classifier: average pool, neuron, linear.
+
+    The neuron has ``norm=1``: it sends the raw spike count, so the linear
+    layer is addition-only on integers.
+
+    Args:
+        num_classes (int): Number of classes.
+        in_channels (int): Channels of the last backbone tap.
+        neuron_cfg (dict): Config of the neuron after pooling. Defaults to
+            the base family's ``dict(type='SFANeuron', D=4, norm=1)``.
+        init_cfg (dict): Truncated normal (std 0.02) on the linear layers,
+            bias 0, as the reference initialises them.
+        **kwargs: ``loss``, ``topk``, ``cal_acc`` of :class:`ClsHead`.
+    """
+
+    def __init__(self,
+                 num_classes,
+                 in_channels,
+                 neuron_cfg=dict(type='SFANeuron', D=4, norm=1),
+                 init_cfg=dict(
+                     type='TruncNormal', layer='Linear', std=0.02, bias=0.),
+                 **kwargs):
+        super().__init__(init_cfg=init_cfg, **kwargs)
+        if num_classes <= 0:
+            raise ValueError(f'{type(self).__name__}: num_classes must be '
+                             f'positive, got {num_classes}')
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.neuron = build_neuron(neuron_cfg)
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def pool(self, feats):
+        """Average the last tap over its positions (``N x C``)."""
+        x = feats[-1]
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'{type(self).__name__} expects {self.in_channels} input '
+                f'channels, got a tap of shape {tuple(x.shape)}')
+        return x.flatten(2).mean(2)
+
+    def pre_logits(self, feats):
+        return self.neuron(self.pool(feats))
+
+    def forward(self, feats):
+        return self.fc(self.pre_logits(feats))
+
+
+@MODELS.register_module()
+class SpikeKDClsHead(SpikeClsHead):
+    """The large family's pair of classifiers.
+
+    ``fc`` (the official ``head``) reads the pooled features before any
+    neuron; ``fc_kd`` (``head_kd``) reads them after a ``norm=1`` neuron.
+    In training the forward returns both logits, as distillation needs;
+    in evaluation it returns their mean. Without a teacher both are
+    trained on the labels: ``(1 - kd_loss_weight) * loss(fc) +
+    kd_loss_weight * loss(fc_kd)``.
+
+    Args:
+        num_classes (int): Number of classes.
+        in_channels (int): Channels of the last backbone tap.
+        neuron_cfg (dict): Config of the neuron in front of ``fc_kd``.
+            Defaults to the large family's half-up, open-bounds neuron.
+        kd_loss_weight (float): Weight of ``fc_kd``'s loss. Defaults to 0.5.
+        **kwargs: Arguments of :class:`SpikeClsHead`.
+    """
+
+    def __init__(self,
+                 num_classes,
+                 in_channels,
+                 neuron_cfg=dict(
+                     type='SFANeuron',
+                     D=4,
+                     norm=1,
+                     rounding='half_up',
+                     bounds='open'),
+                 kd_loss_weight=0.5,
+                 **kwargs):
+        super().__init__(num_classes, in_channels, neuron_cfg, **kwargs)
+        if not 0 <= kd_loss_weight <= 1:
+            raise ValueError(f'SpikeKDClsHead: kd_loss_weight must be in '
+                             f'[0, 1], got {kd_loss_weight}')
+        self.kd_loss_weight = kd_loss_weight
+        self.fc_kd = nn.Linear(in_channels, num_classes)
+
+    def forward(self, feats):
+        pooled = self.pool(feats)
+        logits = self.fc(pooled)
+        logits_kd = self.fc_kd(self.neuron(pooled))
+        if self.training:
+            return logits, logits_kd
+        return (logits + logits_kd) / 2
+
+    def loss(self, feats, data_samples, **kwargs):
+        logits, logits_kd = self(feats)
+        losses = self._get_loss(logits, data_samples, **kwargs)
+        loss_kd = self._get_loss(logits_kd, data_samples, **kwargs)['loss']
+        losses['loss'] = (1 - self.kd_loss_weight) * losses['loss']
+        losses['loss_kd'] = self.kd_loss_weight * loss_kd
+        return losses

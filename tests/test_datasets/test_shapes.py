@@ -1,0 +1,72 @@
+import filecmp
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from sdt3_mm.datasets import (SHAPE_CLASSES, ShapesClassification,
+                              classification_scene, render_scene,
+                              write_classification_set)
+
+
+def test_scenes_are_deterministic_and_balanced():
+    first = [classification_scene(0, 'train', i, 32) for i in range(12)]
+    again = [classification_scene(0, 'train', i, 32) for i in range(12)]
+    for (a, la), (b, lb) in zip(first, again):
+        assert la == lb and np.array_equal(a, b)
+    assert [label for _, label in first] == list(range(6)) * 2
+    other = classification_scene(0, 'val', 0, 32)[0]
+    assert not np.array_equal(first[0][0], other)
+
+
+def test_render_scene_masks_follow_occlusion():
+    rng = np.random.default_rng(0)
+    image, objects = render_scene(rng, 48, [(0, 20, 20, 12, 0.0),
+                                            (1, 28, 28, 12, 0.0)])
+    assert image.shape == (48, 48, 3) and image.dtype == np.uint8
+    first, second = objects
+    assert second['mask'].sum() > 0
+    assert not (first['mask'] & second['mask']).any()
+    assert [o['label'] for o in objects] == [0, 1]
+
+
+def test_write_classification_set_layout_and_reuse(tmp_path):
+    root = str(tmp_path / 'shapes')
+    write_classification_set(root, num_train=12, num_val=6, size=32)
+    assert sorted(os.listdir(osp.join(root, 'train'))) == \
+        sorted(SHAPE_CLASSES)
+    with open(osp.join(root, 'meta', 'val.txt')) as f:
+        lines = f.read().split('\n')
+    assert lines[0] == 'circle/000000.png 0' and len(lines) == 7
+    again = str(tmp_path / 'again')
+    write_classification_set(again, num_train=12, num_val=6, size=32)
+    assert filecmp.cmp(
+        osp.join(root, 'train', 'star', '000004.png'),
+        osp.join(again, 'train', 'star', '000004.png'),
+        shallow=False)
+    # A second call with the same settings reuses the set ...
+    write_classification_set(root, num_train=12, num_val=6, size=32)
+    # ... and other settings are refused rather than mixed in.
+    with pytest.raises(ValueError, match='delete it or choose another'):
+        write_classification_set(root, num_train=24, num_val=6, size=32)
+
+
+def test_foreign_folder_is_not_overwritten(tmp_path):
+    (tmp_path / 'mine.txt').write_text('data')
+    with pytest.raises(ValueError, match='is not empty'):
+        write_classification_set(str(tmp_path), num_train=6, num_val=6)
+
+
+def test_dataset_reads_the_generated_split(tmp_path):
+    dataset = ShapesClassification(
+        str(tmp_path / 'shapes'),
+        split='val',
+        num_train=12,
+        num_val=6,
+        image_size=32)
+    assert len(dataset) == 6
+    assert dataset.metainfo['classes'] == SHAPE_CLASSES
+    assert dataset.get_data_info(3)['gt_label'] == 3
+    with pytest.raises(ValueError, match='split must be'):
+        ShapesClassification(str(tmp_path / 'shapes'), split='test')

@@ -1,0 +1,66 @@
+"""Train a model from an OpenMMLab config (classification, detection or
+segmentation alike: the config's ``default_scope`` picks the library).
+
+Example::
+
+    python tools/train.py configs/demo/e-spikeformer-t_shapes-cls.py
+    python tools/train.py CONFIG --resume            # the latest checkpoint
+    python tools/train.py CONFIG --resume PATH --amp --work-dir DIR
+"""
+import argparse
+import os.path as osp
+
+from mmengine.runner import Runner
+
+import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
+from sdt3_mm.utils import add_common_arguments, load_config
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a model')
+    add_common_arguments(parser)
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from PATH, or from the latest checkpoint in the work '
+        'dir when no path is given')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual total batch size')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='skip validation during training')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    cfg = load_config(args)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(
+                f'--resume: checkpoint {args.resume} does not exist')
+        cfg.resume = True
+        cfg.load_from = args.resume
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise KeyError('--auto-scale-lr: the config has no '
+                           'auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    Runner.from_cfg(cfg).train()
+
+
+if __name__ == '__main__':
+    main()
