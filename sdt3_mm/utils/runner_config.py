@@ -35,8 +35,9 @@ def load_config(args):
 
     Returns:
         Config: The config, with ``launcher`` and ``work_dir`` set
-        (``./work_dirs/<config name>`` by default) and, on a machine
-        without CUDA, the distributed backend switched to gloo.
+        (``./work_dirs/<config name>`` by default). With the ``pytorch``
+        launcher on a machine without CUDA, the gloo process group is
+        started here (see :func:`_init_cpu_distributed`).
     """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -51,8 +52,29 @@ def load_config(args):
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    # NCCL needs GPUs; gloo runs the same training on CPU processes.
-    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
-    if dist_cfg.get('backend') == 'nccl' and not torch.cuda.is_available():
-        cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
+        _init_cpu_distributed(cfg)
     return cfg
+
+
+def _init_cpu_distributed(cfg):
+    """Let mmengine's DDP run on CPU processes started by torchrun.
+
+    mmengine 0.10.7 assumes a GPU per process: its ``init_dist`` calls
+    ``torch.cuda.set_device`` and its DDP wrapper passes ``device_ids``.
+    On a machine without CUDA we start the gloo process group ourselves
+    (the runner then skips ``init_dist``) and wrap the model without
+    device ids. Parameters stay identical on every rank; BN running
+    statistics are each rank's own, as with mmengine's default
+    ``broadcast_buffers=False`` on GPUs (checkpoints hold rank 0's).
+    """
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.env_cfg = cfg.get('env_cfg') or {}
+    cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel',
+            device_ids=None,
+            broadcast_buffers=False)

@@ -157,3 +157,21 @@ def test_layer_depth_for_layer_wise_lr_decay():
                                  'backbone.') == (16, num_layers)
     assert model.get_layer_depth('head.fc.weight',
                                  'backbone.') == (17, num_layers)
+
+
+@pytest.mark.parametrize('size', [(15, 64), (64, 8)])
+def test_input_smaller_than_total_stride_is_named(size):
+    model = ESpikeFormer(arch='t')
+    with pytest.raises(
+            ValueError, match=r'smaller than the network\'s '
+            r'total stride 16'):
+        model(torch.randn(1, 3, *size))
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])
+def test_non_finite_input_is_refused(bad):
+    model = ESpikeFormer(arch='t').eval()
+    x = torch.randn(1, 3, 32, 32)
+    x[0, 1, 5, 7] = bad
+    with pytest.raises(ValueError, match='contains NaN or Inf'):
+        model(x)

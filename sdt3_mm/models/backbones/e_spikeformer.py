@@ -1,5 +1,6 @@
 """E-SpikeFormer, the backbone of Spike-driven Transformer V3."""
 import copy
+import math
 
 import torch
 from mmengine.model import BaseModule
@@ -38,10 +39,11 @@ class ESpikeFormer(BaseModule):
     The large family (MAE-pretrained) has taps 0..3, its stage 3 having
     ``depth`` blocks and no stage 4.
 
-    Any input height and width works: every downsampling conv is padded
-    so that a stride-2 conv maps ``H`` to ``ceil(H / 2)``, and attention
-    is global over however many tokens there are, so a tap of stride
-    ``s`` has ``ceil(H / s) x ceil(W / s)`` positions.
+    Any input height and width of at least the total stride (16) works:
+    every downsampling conv is padded so that a stride-2 conv maps ``H`` to
+    ``ceil(H / 2)``, and attention is global over however many tokens there
+    are, so a tap of stride ``s`` has ``ceil(H / s) x ceil(W / s)``
+    positions. Smaller inputs, and inputs with NaN or Inf, are refused.
 
     Args:
         arch (str | dict): A preset, ``'t'``, ``'s'``, ``'m'``, ``'l'``
@@ -130,6 +132,7 @@ class ESpikeFormer(BaseModule):
             self.stage_channels = [dims[0] // 2, dims[0], dims[1], dims[2]]
             strides = [2, 2, 2, 2]
         self.num_taps = len(depths)
+        self.total_stride = math.prod(strides)
         self.out_indices = self._parse_out_indices(out_indices)
         if not 0 <= frozen_stages <= self.num_taps:
             raise ValueError(
@@ -296,6 +299,15 @@ class ESpikeFormer(BaseModule):
             raise ValueError(
                 f'ESpikeFormer expects an N x {self.in_channels} x H x W '
                 f'input, got shape {tuple(x.shape)}')
+        if min(x.shape[2:]) < self.total_stride:
+            raise ValueError(
+                f'ESpikeFormer: input of {x.shape[2]} x {x.shape[3]} pixels '
+                f'is smaller than the network\'s total stride '
+                f'{self.total_stride}')
+        # A neuron maps +Inf to D and -Inf to 0 without complaint, and NaN
+        # passes through every layer into the loss: stop it at the door.
+        if not torch.isfinite(x).all():
+            raise ValueError('ESpikeFormer: the input contains NaN or Inf')
         outs = []
         # Stages after the last requested tap would only cost time.
         for i in range(max(self.out_indices) + 1):

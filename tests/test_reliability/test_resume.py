@@ -1,0 +1,75 @@
+"""A training run killed after a checkpoint resumes to the same weights as
+a run that was never interrupted."""
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from sdt3_mm.utils import safe_torch_load
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TRAIN = osp.join(ROOT, 'tools/train.py')
+CONFIG = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')
+
+
+def _options(data_root):
+    opts = [
+        f'train_dataloader.dataset.{key}'
+        for key in (f'data_root={data_root}', 'num_train=64', 'num_val=6')
+    ]
+    # Fresh workers every epoch, seeded from the run's seed: the same
+    # augmentations before and after a resume.
+    return opts + [
+        'train_dataloader.num_workers=1',
+        'train_dataloader.persistent_workers=False', 'randomness.seed=0',
+        'randomness.deterministic=True', 'train_cfg.max_epochs=3',
+        'default_hooks.checkpoint.interval=1',
+        'default_hooks.checkpoint.max_keep_ckpts=3'
+    ]
+
+
+def _train(work_dir, data_root, *extra):
+    return [
+        sys.executable, TRAIN, CONFIG, '--work-dir', work_dir, '--no-validate',
+        *extra, '--cfg-options', *_options(data_root)
+    ]
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    data_root = str(tmp_path / 'shapes')
+    straight, killed = str(tmp_path / 'straight'), str(tmp_path / 'killed')
+    subprocess.run(
+        _train(straight, data_root), cwd=ROOT, check=True, capture_output=True)
+
+    process = subprocess.Popen(
+        _train(killed, data_root),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    # mmengine writes last_checkpoint once epoch_1.pth is complete.
+    marker = osp.join(killed, 'last_checkpoint')
+    deadline = time.time() + 300
+    while not osp.isfile(marker) and process.poll() is None:
+        assert time.time() < deadline, 'no checkpoint within 300 s'
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not osp.isfile(osp.join(killed, 'epoch_3.pth')), \
+        'the run finished before it could be killed'
+
+    result = subprocess.run(
+        _train(killed, data_root, '--resume', osp.join(killed, 'epoch_1.pth')),
+        cwd=ROOT,
+        capture_output=True,
+        text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'resumed epoch: 1' in result.stdout + result.stderr
+
+    expected = safe_torch_load(osp.join(straight, 'epoch_3.pth'))
+    resumed = safe_torch_load(osp.join(killed, 'epoch_3.pth'))
+    assert expected['meta']['iter'] == resumed['meta']['iter'] == 6
+    for key, value in expected['state_dict'].items():
+        assert torch.equal(value, resumed['state_dict'][key]), key
