@@ -5,7 +5,7 @@ library).
 Example::
 
     python tools/test.py configs/demo/e-spikeformer-t_shapes-cls.py \
-        work_dirs/e-spikeformer-t_shapes-cls/epoch_30.pth
+        work_dirs/e-spikeformer-t_shapes-cls/epoch_20.pth
 """
 import argparse
 import os.path as osp

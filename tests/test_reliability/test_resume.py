@@ -23,7 +23,7 @@ def _options(data_root):
     # Fresh workers every epoch, seeded from the run's seed: the same
     # augmentations before and after a resume.
     return opts + [
-        'train_dataloader.num_workers=1',
+        'train_dataloader.batch_size=16', 'train_dataloader.num_workers=1',
         'train_dataloader.persistent_workers=False', 'randomness.seed=0',
         'randomness.deterministic=True', 'train_cfg.max_epochs=3',
         'default_hooks.checkpoint.interval=1',
@@ -70,6 +70,6 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 
     expected = safe_torch_load(osp.join(straight, 'epoch_3.pth'))
     resumed = safe_torch_load(osp.join(killed, 'epoch_3.pth'))
-    assert expected['meta']['iter'] == resumed['meta']['iter'] == 6
+    assert expected['meta']['iter'] == resumed['meta']['iter'] == 12
     for key, value in expected['state_dict'].items():
         assert torch.equal(value, resumed['state_dict'][key]), key
