@@ -15,11 +15,11 @@ CONVERTER = osp.join(ROOT, 'tools', 'model_converters',
 STAGES = ['ConvBlock1_1', 'ConvBlock1_2', 'ConvBlock2_2', 'block3', 'block4']
 
 
-def _backbone(checkpoint):
+def _backbone(checkpoint, prefix=None):
     model = ESpikeFormer(
         arch='s',
         out_indices=(0, 1, 2, 3, 4),
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint))
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix=prefix))
     model.init_weights()
     return model
 
@@ -77,11 +77,14 @@ def test_converted_checkpoint_loads_with_prefix(official_fixture, tmp_path):
     assert (tap - expected).abs().max() <= 1e-4
 
 
-@pytest.mark.parametrize('wrapper', ['model', 'state_dict'])
-def test_official_checkpoint_under_a_key(official_fixture, tmp_path, wrapper):
+@pytest.mark.parametrize('wrapper,prefix', [('model', None),
+                                            ('state_dict', None),
+                                            ('model', 'backbone.')])
+def test_official_checkpoint_under_a_key(official_fixture, tmp_path, wrapper,
+                                         prefix):
     path = str(tmp_path / 'wrapped.pth')
     torch.save({wrapper: official_fixture['state_dict'], 'epoch': 3}, path)
-    model = _backbone(path).eval()
+    model = _backbone(path, prefix).eval()
     with torch.no_grad():
         taps = model(official_fixture['input'][:1])
     expected = official_fixture['eval_stage_outputs']['block3'][:1]

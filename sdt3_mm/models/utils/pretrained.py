@@ -108,11 +108,18 @@ def load_pretrained_backbone(model, checkpoint, prefix=None):
         prefix = 'backbone.'
     if prefix:
         prefix = prefix if prefix.endswith('.') else prefix + '.'
-        state = {
+        stripped = {
             k[len(prefix):]: v
             for k, v in state.items() if k.startswith(prefix)
         }
-        if not state:
+        if stripped:
+            state = stripped
+        elif is_official_state_dict(state):
+            # A config written for converted checkpoints, given an
+            # official one: its names carry no prefix.
+            logger.info(f'{checkpoint} is an official checkpoint; its keys '
+                        f'have no {prefix!r} prefix')
+        else:
             raise KeyError(
                 f'no key of checkpoint {checkpoint} starts with {prefix!r}')
     if is_official_state_dict(state):
