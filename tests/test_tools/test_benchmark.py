@@ -1,0 +1,49 @@
+"""The benchmark tool's baselines compute what they claim to."""
+import os.path as osp
+import runpy
+import subprocess
+import sys
+
+import torch
+
+from sdt3_mm.models import SFANeuron
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(ROOT, 'tools/analysis_tools/benchmark.py')
+bench = runpy.run_path(TOOL)
+
+
+def test_naive_attention_baseline_gives_the_same_taps():
+    ours = bench['build_backbone']('t', 'ours').eval()
+    naive = bench['build_backbone']('t', 'naive').eval()
+    naive.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 3, 48, 80)
+    with torch.no_grad():
+        for a, b in zip(ours(x), naive(x)):
+            assert torch.equal(a, b)
+
+
+def test_lif_baseline_is_binary_over_time_steps():
+    model = bench['build_backbone']('t', 'lif')
+    assert not any(isinstance(m, SFANeuron) for m in model.modules())
+    lif = bench['MultiStepLIF'](steps=4)
+    x = torch.full((4 * 2, 3), 1.5, requires_grad=True)
+    spikes = lif(x)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+    # tau 2, threshold 1: potential 0.75, then 1.125 -> spike and reset.
+    assert spikes.reshape(4, 2, 3)[:, 0, 0].tolist() == [0, 1, 0, 1]
+    spikes.sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+def test_compare_prints_ratios():
+    result = subprocess.run([
+        sys.executable, TOOL, 't', '--size', '32', '32', '--batch', '1',
+        '--compare', 'ours', 'naive', '--warmup', '0', '--repeats', '1'
+    ],
+                            capture_output=True,
+                            text=True,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'train time: naive / ours =' in result.stdout
+    assert 'step_gib: naive / ours =' in result.stdout

@@ -1,0 +1,313 @@
+"""Measure an ESpikeFormer backbone's training and inference speed and memory.
+
+A train step is forward, backward (of the mean of every tap) and an AdamW
+step; inference is a forward without autograd. Each is warmed up, then
+timed ``--repeats`` times; the table gives the median and the spread
+(min-max). Peak memory is CUDA's max allocated on a GPU and the process's
+peak RSS on CPU; on CPU every variant is therefore measured in a fresh
+process of its own.
+
+Variants (the last two exist here only, as baselines):
+
+- ``ours``: the backbone as shipped (attention as ``q @ (k^T @ v)``).
+- ``naive``: attention that forms the N x N map, ``(q @ k^T) @ v``, as the
+  reference code does.
+- ``lif``: every SFA neuron replaced by a binary multi-step LIF neuron run
+  for T = 4 time steps (Spike-driven Transformer V2 style), same widths.
+
+Examples::
+
+    python tools/analysis_tools/benchmark.py l --size 224 224 --batch 8
+    python tools/analysis_tools/benchmark.py l --size 800 1333 --batch 1 \
+        --compare ours naive
+    python tools/analysis_tools/benchmark.py CONFIG --amp bf16 --device cuda
+"""
+import argparse
+import json
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+import types
+
+import torch
+from mmengine.config import Config
+from torch import nn
+
+from sdt3_mm.models import ESpikeFormer, SFANeuron
+from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
+from sdt3_mm.registry import MODELS
+
+VARIANTS = ('ours', 'naive', 'lif')
+LIF_STEPS = 4
+
+
+def naive_attention_forward(self, x):
+    """``SpikeLinearAttention.forward`` with the N x N attention map."""
+    x = self.in_neuron(x)
+    q = self.q_neuron(self.q(x))
+    k = self.k_neuron(self.k(x))
+    v = self.v_neuron(self.v(x))
+    batch, num_tokens = x.shape[0], x.shape[2:].numel()
+
+    def heads(t):
+        return t.reshape(batch, self.num_heads, -1,
+                         num_tokens).transpose(-2, -1)
+
+    y = (heads(q) @ heads(k).transpose(-2, -1)) @ heads(v)
+    y = y.transpose(-2, -1).reshape(batch, -1, *x.shape[2:]) * self.scale
+    return self.proj(self.attn_neuron(y))
+
+
+class _HeavisideSurrogate(torch.autograd.Function):
+    """Binary spike with a sigmoid surrogate gradient (alpha = 4)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, = ctx.saved_tensors
+        sig = torch.sigmoid(4 * x)
+        return grad_output * 4 * sig * (1 - sig)
+
+
+class MultiStepLIF(nn.Module):
+    """Binary LIF neuron over ``steps`` time steps folded into the batch.
+
+    Decay ``tau = 2``, threshold 1, hard reset to 0 (detached), as in
+    Spike-driven Transformer V2. Benchmark baseline only.
+    """
+
+    def __init__(self, steps, tau=2.0, threshold=1.0):
+        super().__init__()
+        self.steps, self.tau, self.threshold = steps, tau, threshold
+
+    def forward(self, x):
+        inputs = x.reshape(self.steps, -1, *x.shape[1:])
+        potential = torch.zeros_like(inputs[0])
+        spikes = []
+        for step_input in inputs:
+            potential = potential + (step_input - potential) / self.tau
+            spike = _HeavisideSurrogate.apply(potential - self.threshold)
+            potential = potential * (1 - spike.detach())
+            spikes.append(spike)
+        return torch.stack(spikes).reshape(x.shape)
+
+
+def build_backbone(target, variant):
+    """An ESpikeFormer from a preset name or a config's ``model.backbone``,
+    turned into ``variant``."""
+    if osp.isfile(target):
+        cfg = Config.fromfile(target).model.backbone
+        cfg.pop('init_cfg', None)
+        cfg.type = cfg.type.split('.')[-1]
+        model = MODELS.build(cfg)
+    else:
+        model = ESpikeFormer(arch=target)
+    model.out_indices = tuple(range(model.num_taps))
+    if variant == 'naive':
+        for module in model.modules():
+            if isinstance(module, SpikeLinearAttention):
+                module.forward = types.MethodType(naive_attention_forward,
+                                                  module)
+    elif variant == 'lif':
+        for name, module in list(model.named_modules()):
+            for child_name, child in module.named_children():
+                if isinstance(child, SFANeuron):
+                    setattr(module, child_name, MultiStepLIF(LIF_STEPS))
+    return model
+
+
+class Bench:
+    """One variant, built once, with its train step and inference."""
+
+    def __init__(self, target, variant, size, batch, device, amp):
+        torch.manual_seed(0)
+        self.variant, self.batch, self.device = variant, batch, device
+        self.model = build_backbone(target, variant).to(device)
+        # The LIF baseline runs T time steps: the batch carries T copies.
+        steps = LIF_STEPS if variant == 'lif' else 1
+        self.inputs = torch.randn(
+            batch, 3, *size, device=device).repeat(steps, 1, 1, 1)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
+        self.dtype = dict(bf16=torch.bfloat16, fp16=torch.float16).get(amp)
+
+    def _forward(self):
+        with torch.autocast(
+                self.device.type, dtype=self.dtype, enabled=self.dtype
+                is not None):
+            return self.model(self.inputs)
+
+    def train(self):
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        sum(tap.float().mean() for tap in self._forward()).backward()
+        self.optimizer.step()
+
+    def infer(self):
+        self.model.eval()
+        with torch.no_grad():
+            self._forward()
+
+    def timed(self, mode):
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        getattr(self, mode)()
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+
+def _status_gib(field):
+    """``VmRSS`` or ``VmHWM`` (peak RSS) of this process, in GiB. Unlike
+    ``getrusage``'s maxrss, VmHWM starts afresh at exec, so a child does
+    not report its parent's peak."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 2**20
+    raise KeyError(field)
+
+
+def peak_memory(args, variant, device):
+    """Peak memory of one train step: CUDA max allocated, or on CPU the
+    peak RSS of a fresh process (and its rise over the RSS before the
+    step, i.e. activations, gradients and optimizer state)."""
+    if device.type == 'cuda':
+        bench = Bench(args.target, variant, args.size, args.batch, device,
+                      args.amp)
+        torch.cuda.reset_peak_memory_stats(device)
+        bench.train()
+        return dict(peak_gib=torch.cuda.max_memory_allocated(device) / 2**30)
+    cmd = [
+        sys.executable, __file__, args.target, '--size', *map(str, args.size),
+        '--batch',
+        str(args.batch), '--variant', variant, '--device', 'cpu',
+        '--memory-only'
+    ] + (['--amp', args.amp] if args.amp else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _cpu_step_memory(args):
+    bench = Bench(args.target, args.variant, args.size, args.batch,
+                  torch.device('cpu'), args.amp)
+    before = _status_gib('VmRSS')
+    bench.train()
+    peak = _status_gib('VmHWM')
+    print(json.dumps(dict(peak_gib=peak, step_gib=peak - before)))
+
+
+def benchmark(args, variants, device):
+    """Warm every variant up, then time them alternately, repeat by repeat,
+    so that drifts of the machine hit all of them alike."""
+    benches = [
+        Bench(args.target, v, args.size, args.batch, device, args.amp)
+        for v in variants
+    ]
+    results = []
+    for bench in benches:
+        for mode in args.modes:
+            for _ in range(args.warmup):
+                getattr(bench, mode)()
+    times = {(b.variant, m): [] for b in benches for m in args.modes}
+    for _ in range(args.repeats):
+        for bench in benches:
+            for mode in args.modes:
+                times[bench.variant, mode].append(bench.timed(mode))
+    del benches
+    for variant in variants:
+        result = dict(variant=variant)
+        for mode in args.modes:
+            t = times[variant, mode]
+            result[mode] = dict(
+                median_s=statistics.median(t),
+                min_s=min(t),
+                max_s=max(t),
+                images_per_s=args.batch / statistics.median(t))
+        result['memory'] = peak_memory(args, variant, device)
+        results.append(result)
+    return results
+
+
+def _row(result, mode):
+    timing, memory = result[mode], result['memory']
+    step = f" (step +{memory['step_gib']:.2f})" if 'step_gib' in memory \
+        else ''
+    return (f"{result['variant']:>6} {mode:>5} "
+            f"{timing['median_s'] * 1e3:10.1f} ms "
+            f"[{timing['min_s'] * 1e3:.1f}-{timing['max_s'] * 1e3:.1f}] "
+            f"{timing['images_per_s']:8.2f} img/s  "
+            f"peak {memory['peak_gib']:.2f} GiB{step}")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Benchmark an ESpikeFormer backbone.')
+    parser.add_argument(
+        'target',
+        help='preset (t, s, m, l, 83m, 171m) or '
+        'a config whose model has an ESpikeFormer backbone')
+    parser.add_argument(
+        '--size', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'))
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--variant', choices=VARIANTS, default='ours')
+    parser.add_argument(
+        '--compare',
+        choices=VARIANTS,
+        nargs=2,
+        metavar=('A', 'B'),
+        help='measure two variants and print B / A ratios')
+    parser.add_argument(
+        '--modes',
+        nargs='+',
+        choices=['train', 'infer'],
+        default=['train', 'infer'])
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--amp', choices=['bf16', 'fp16'])
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--json', help='also write the results here')
+    parser.add_argument(
+        '--memory-only', action='store_true', help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    device = torch.device(args.device)
+    if args.memory_only:
+        _cpu_step_memory(args)
+        return
+    variants = args.compare or [args.variant]
+    results = benchmark(args, variants, device)
+    print(f'{args.target} {args.size[0]}x{args.size[1]} batch {args.batch} '
+          f'on {device} ({torch.get_num_threads()} threads), '
+          f'{args.amp or "fp32"}, median of {args.repeats} '
+          f'[min-max]')
+    for result in results:
+        for mode in args.modes:
+            print(_row(result, mode))
+    if args.compare:
+        first, second = results
+        for mode in args.modes:
+            ratio = second[mode]['median_s'] / first[mode]['median_s']
+            print(f'{mode} time: {second["variant"]} / {first["variant"]} '
+                  f'= {ratio:.2f}x')
+        key = 'step_gib' if 'step_gib' in first['memory'] else 'peak_gib'
+        ratio = second['memory'][key] / first['memory'][key]
+        print(f'{key}: {second["variant"]} / {first["variant"]} = '
+              f'{ratio:.2f}x')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
