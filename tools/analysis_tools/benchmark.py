@@ -45,19 +45,9 @@ LIF_STEPS = 4
 
 def naive_attention_forward(self, x):
     """``SpikeLinearAttention.forward`` with the N x N attention map."""
-    x = self.in_neuron(x)
-    q = self.q_neuron(self.q(x))
-    k = self.k_neuron(self.k(x))
-    v = self.v_neuron(self.v(x))
-    batch, num_tokens = x.shape[0], x.shape[2:].numel()
-
-    def heads(t):
-        return t.reshape(batch, self.num_heads, -1,
-                         num_tokens).transpose(-2, -1)
-
-    y = (heads(q) @ heads(k).transpose(-2, -1)) @ heads(v)
-    y = y.transpose(-2, -1).reshape(batch, -1, *x.shape[2:]) * self.scale
-    return self.proj(self.attn_neuron(y))
+    q, k, v = (t.transpose(-2, -1) for t in self.heads(x))
+    y = (q @ k.transpose(-2, -1)) @ v
+    return self.output(y.transpose(-2, -1), x)
 
 
 class _HeavisideSurrogate(torch.autograd.Function):

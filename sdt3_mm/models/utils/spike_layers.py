@@ -206,18 +206,24 @@ class SpikeLinearAttention(nn.Module):
         self.attn_neuron = build_neuron(neuron_cfg)
         self.proj = proj
 
-    def forward(self, x):
+    def heads(self, x):
+        """q, k, v spikes per head, channel-first: ``B x h x C_h x N``."""
         x = self.in_neuron(x)
-        q = self.q_neuron(self.q(x))
-        k = self.k_neuron(self.k(x))
-        v = self.v_neuron(self.v(x))
         batch, num_tokens = x.shape[0], x.shape[2:].numel()
-        q = q.reshape(batch, self.num_heads, -1, num_tokens)
-        k = k.reshape(batch, self.num_heads, -1, num_tokens)
-        v = v.reshape(batch, self.num_heads, -1, num_tokens)
-        y = (v @ k.transpose(-2, -1)) @ q
-        y = y.reshape(batch, -1, *x.shape[2:]) * self.scale
+        return tuple(
+            neuron(proj(x)).reshape(batch, self.num_heads, -1, num_tokens)
+            for proj, neuron in ((self.q, self.q_neuron),
+                                 (self.k, self.k_neuron), (self.v,
+                                                           self.v_neuron)))
+
+    def output(self, y, x):
+        """Scale, fire and project the merged heads back to ``x``'s shape."""
+        y = y.reshape(x.shape[0], -1, *x.shape[2:]) * self.scale
         return self.proj(self.attn_neuron(y))
+
+    def forward(self, x):
+        q, k, v = self.heads(x)
+        return self.output((v @ k.transpose(-2, -1)) @ q, x)
 
 
 def base_attention(channels, num_heads, neuron_cfg, v_ratio=4):
