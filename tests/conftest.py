@@ -6,11 +6,6 @@ DATA = osp.join(osp.dirname(__file__), 'data')
 
 
 @pytest.fixture(scope='session')
-def data_dir():
-    return DATA
-
-
-@pytest.fixture(scope='session')
 def official_fixture():
     """The reference case produced by the original E-SpikeFormer code."""
     import torch
