@@ -2,10 +2,9 @@
 
 A scene is a textured background with one or more filled polygons, each
 of a random colour and in the texture of its class. From such scenes we
-write the layouts OpenMMLab's datasets read: so far an ImageNet-style
-class-folder tree (one shape per image). Each drawn object also comes with
-its polygon and visible mask, from which COCO instances and ADE20K-style
-label maps follow.
+write the layouts OpenMMLab's datasets read: an ImageNet-style class-folder
+tree (one shape per image) and a COCO instance set (several shapes per
+image, with boxes and polygons).
 
 Everything is drawn from ``numpy.random.default_rng((seed, split, index))``,
 so a dataset is the same on every machine and in every process.
@@ -174,6 +173,47 @@ def classification_scene(seed, split, index, size):
     return image, label
 
 
+def _write_once(root, settings, write):
+    """Write a demo set into ``root`` unless it is already there.
+
+    The tree is built by ``write(tmp)`` in a temporary folder and renamed
+    into place, so a reader never sees half a dataset, and concurrent
+    writers (several distributed ranks) cannot clash: the set is the same
+    whoever writes it. ``root/meta/settings.json`` records ``settings``; a
+    set written with other settings, or a non-empty folder holding no set,
+    is refused.
+    """
+    meta_file = osp.join(root, 'meta', 'settings.json')
+    if osp.isfile(meta_file):
+        with open(meta_file) as f:
+            existing = json.load(f)
+        if existing != settings:
+            raise ValueError(
+                f'{root} holds a demo set written with {existing}, not '
+                f'{settings}; delete it or choose another data_root')
+        return root
+    if osp.isdir(root) and os.listdir(root):
+        raise ValueError(f'{root} is not empty and holds no demo set; '
+                         f'choose another data_root')
+    parent = osp.dirname(osp.abspath(root))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='.shapes-', dir=parent)
+    try:
+        os.makedirs(osp.join(tmp, 'meta'))
+        write(tmp)
+        with open(osp.join(tmp, 'meta', 'settings.json'), 'w') as f:
+            json.dump(settings, f)
+        try:
+            os.rename(tmp, root)
+        except OSError:
+            # Another process finished first; its set is identical.
+            if not osp.isfile(meta_file):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
 def write_classification_set(root,
                              num_train=1200,
                              num_val=300,
@@ -183,9 +223,6 @@ def write_classification_set(root,
 
     ``root/{train,val}/<class>/<index>.png`` and ImageNet-style annotation
     lists ``root/meta/{train,val}.txt`` (``<class>/<file> <label>``).
-    The tree is built in a temporary folder and renamed into place, so a
-    reader never sees half a dataset, and concurrent writers (several
-    distributed ranks) cannot clash: the set is the same whoever writes it.
 
     Args:
         root (str): Folder of the dataset.
@@ -204,23 +241,8 @@ def write_classification_set(root,
         num_val=num_val,
         size=size,
         seed=seed)
-    meta_file = osp.join(root, 'meta', 'settings.json')
-    if osp.isfile(meta_file):
-        with open(meta_file) as f:
-            existing = json.load(f)
-        if existing != settings:
-            raise ValueError(
-                f'{root} holds a demo set written with {existing}, not '
-                f'{settings}; delete it or choose another data_root')
-        return root
-    if osp.isdir(root) and os.listdir(root):
-        raise ValueError(f'{root} is not empty and holds no demo set; '
-                         f'choose another data_root')
-    parent = osp.dirname(osp.abspath(root))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.shapes-', dir=parent)
-    try:
-        os.makedirs(osp.join(tmp, 'meta'))
+
+    def write(tmp):
         for split, count in (('train', num_train), ('val', num_val)):
             lines = []
             for name in SHAPE_CLASSES:
@@ -232,14 +254,107 @@ def write_classification_set(root,
                 lines.append(f'{rel} {label}\n')
             with open(osp.join(tmp, 'meta', f'{split}.txt'), 'w') as f:
                 f.writelines(lines)
-        with open(osp.join(tmp, 'meta', 'settings.json'), 'w') as f:
-            json.dump(settings, f)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            # Another process finished first; its set is identical.
-            if not osp.isfile(meta_file):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+
+    return _write_once(root, settings, write)
+
+
+def detection_scene(seed, split, index, size, max_objects=4):
+    """One multi-object scene: shapes that neither overlap nor leave the
+    image, so each polygon is exactly its object's visible outline.
+
+    Returns:
+        tuple[np.ndarray, list[dict]]: The image and its objects, as
+        :func:`render_scene` returns them.
+    """
+    rng = np.random.default_rng((seed, _SPLIT_IDS[split], index))
+    count = int(rng.integers(1, max_objects + 1))
+    placed = []
+    for _ in range(100 * count):
+        if len(placed) == count:
+            break
+        radius = rng.uniform(0.1, 0.22) * size
+        cx, cy = rng.uniform(radius + 1, size - radius - 1, 2)
+        if all(
+                math.hypot(cx - x, cy - y) > radius + r + 2
+                for _, x, y, r, _ in placed):
+            placed.append(
+                (int(rng.integers(len(SHAPE_CLASSES))), cx, cy, radius,
+                 rng.uniform(0, 2 * math.pi)))
+    return render_scene(rng, size, placed)
+
+
+def write_detection_set(root,
+                        num_train=600,
+                        num_val=100,
+                        size=128,
+                        seed=0,
+                        max_objects=4):
+    """Write the detection set in COCO layout.
+
+    ``root/{train,val}/<index>.png`` and COCO instance annotations
+    ``root/annotations/instances_{train,val}.json``: per object a box
+    (``x, y, w, h`` around its polygon), its polygon as the segmentation,
+    and its area in pixels. Categories are :data:`SHAPE_CLASSES` with ids
+    1..6.
+
+    Args:
+        root (str): Folder of the dataset.
+        num_train (int): Training images.
+        num_val (int): Held-out images.
+        size (int): Image side in pixels.
+        seed (int): Seed of the whole set.
+        max_objects (int): Most objects in one image (at least one).
+
+    Returns:
+        str: ``root``.
+    """
+    settings = dict(
+        layout='coco',
+        classes=list(SHAPE_CLASSES),
+        num_train=num_train,
+        num_val=num_val,
+        size=size,
+        seed=seed,
+        max_objects=max_objects)
+
+    def write(tmp):
+        os.makedirs(osp.join(tmp, 'annotations'))
+        categories = [
+            dict(id=i + 1, name=name) for i, name in enumerate(SHAPE_CLASSES)
+        ]
+        for split, count in (('train', num_train), ('val', num_val)):
+            os.makedirs(osp.join(tmp, split))
+            images, annotations = [], []
+            for index in range(count):
+                image, objects = detection_scene(seed, split, index, size,
+                                                 max_objects)
+                file_name = f'{index:06d}.png'
+                Image.fromarray(image).save(osp.join(tmp, split, file_name))
+                images.append(
+                    dict(
+                        id=index, file_name=file_name, height=size,
+                        width=size))
+                for obj in objects:
+                    polygon = obj['polygon']
+                    x1, y1 = polygon.min(0).tolist()
+                    x2, y2 = polygon.max(0).tolist()
+                    annotations.append(
+                        dict(
+                            id=len(annotations) + 1,
+                            image_id=index,
+                            category_id=obj['label'] + 1,
+                            bbox=[x1, y1, x2 - x1, y2 - y1],
+                            segmentation=[polygon.flatten().tolist()],
+                            area=int(obj['mask'].sum()),
+                            iscrowd=0))
+            with open(
+                    osp.join(tmp, 'annotations', f'instances_{split}.json'),
+                    'w') as f:
+                json.dump(
+                    dict(
+                        images=images,
+                        annotations=annotations,
+                        categories=categories), f)
+
+    return _write_once(root, settings, write)
+

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from sdt3_mm.datasets import (SHAPE_CLASSES, ShapesClassification,
-                              classification_scene, render_scene,
-                              write_classification_set)
+                              ShapesDetection, classification_scene,
+                              detection_scene, render_scene,
+                              write_classification_set, write_detection_set)
 
 
 def test_scenes_are_deterministic_and_balanced():
@@ -70,3 +71,54 @@ def test_dataset_reads_the_generated_split(tmp_path):
     assert dataset.get_data_info(3)['gt_label'] == 3
     with pytest.raises(ValueError, match='split must be'):
         ShapesClassification(str(tmp_path / 'shapes'), split='test')
+
+
+def test_detection_scenes_hold_separate_shapes_inside_the_image():
+    for index in range(20):
+        image, objects = detection_scene(0, 'train', index, 96)
+        assert image.shape == (96, 96, 3)
+        assert 1 <= len(objects) <= 4
+        for i, obj in enumerate(objects):
+            assert ((obj['polygon'] >= 0) & (obj['polygon'] <= 96)).all()
+            # No shape covers another: each mask is the whole polygon.
+            assert obj['mask'].sum() > 0
+            for other in objects[i + 1:]:
+                assert not (obj['mask'] & other['mask']).any()
+
+
+def test_write_detection_set_is_valid_coco(tmp_path):
+    from pycocotools.coco import COCO
+    root = str(tmp_path / 'det')
+    write_detection_set(root, num_train=6, num_val=4, size=64)
+    coco = COCO(osp.join(root, 'annotations', 'instances_val.json'))
+    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == \
+        list(SHAPE_CLASSES)
+    assert sorted(coco.getImgIds()) == [0, 1, 2, 3]
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        mask = coco.annToMask(ann)
+        # The polygon rasterises to the drawn object, give or take its rim.
+        assert abs(int(mask.sum()) - ann['area']) <= 0.2 * ann['area'] + 8
+        ys, xs = np.nonzero(mask)
+        x, y, w, h = ann['bbox']
+        assert x - 1 <= xs.min() and xs.max() <= x + w + 1
+        assert y - 1 <= ys.min() and ys.max() <= y + h + 1
+    assert osp.isfile(osp.join(root, 'val', '000003.png'))
+
+
+def test_detection_dataset_reads_boxes_masks_and_labels(tmp_path):
+    dataset = ShapesDetection(
+        str(tmp_path / 'det'),
+        split='train',
+        num_train=6,
+        num_val=2,
+        image_size=64)
+    assert len(dataset) == 6
+    assert dataset.metainfo['classes'] == SHAPE_CLASSES
+    info = dataset.get_data_info(0)
+    assert info['height'] == info['width'] == 64
+    instances = info['instances']
+    assert instances and all(
+        0 <= inst['bbox_label'] < len(SHAPE_CLASSES) and inst['mask']
+        for inst in instances)
+    with pytest.raises(ValueError, match='split must be'):
+        ShapesDetection(str(tmp_path / 'det'), split='test')

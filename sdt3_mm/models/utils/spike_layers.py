@@ -20,6 +20,23 @@ def build_neuron(neuron_cfg):
     return build_in_scope(MODELS, neuron_cfg)
 
 
+def replace_relus(module, neuron_cfg):
+    """Put a neuron in place of every ``nn.ReLU`` inside ``module``.
+
+    MMDetection's heads place a ReLU after each conv and FC; a spiking
+    head fires there instead, so every following layer reads spikes.
+
+    Args:
+        module (nn.Module): Module to change in place.
+        neuron_cfg (dict): Config of the neurons.
+    """
+    for name, child in module.named_children():
+        if isinstance(child, nn.ReLU):
+            setattr(module, name, build_neuron(neuron_cfg))
+        else:
+            replace_relus(child, neuron_cfg)
+
+
 def _drop_path(rate):
     return DropPath(rate) if rate > 0 else nn.Identity()
 

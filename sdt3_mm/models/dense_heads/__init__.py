@@ -1,0 +1,3 @@
+from .spike_rpn_head import SpikeRPNHead
+
+__all__ = ['SpikeRPNHead']

@@ -1,0 +1,3 @@
+from .spike_fpn import SpikeFPN
+
+__all__ = ['SpikeFPN']

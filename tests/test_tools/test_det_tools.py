@@ -1,0 +1,87 @@
+"""tools/train.py and tools/test.py, and MMDetection's own train.py and
+test.py, on the demo Mask R-CNN config with a small generated COCO set."""
+import os.path as osp
+import subprocess
+import sys
+
+import mmdet
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(ROOT, 'configs', 'demo',
+                  'mask-rcnn_e-spikeformer-t_spike-fpn_shapes.py')
+MMDET_TOOLS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools')
+
+
+def _small_set(data_root):
+    opts = [
+        f'val_evaluator.ann_file={data_root}/annotations/'
+        'instances_val.json'
+    ]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [
+            f'{loader}.dataset.data_root={data_root}/',
+            f'{loader}.dataset.num_train=16', f'{loader}.dataset.num_val=8',
+            f'{loader}.num_workers=0', f'{loader}.persistent_workers=False',
+            f'{loader}.batch_size=4'
+        ]
+    return opts + [
+        'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+        'default_hooks.checkpoint.interval=1'
+    ]
+
+
+def _run(args, cwd):
+    result = subprocess.run(
+        [sys.executable] + args, cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + \
+        result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('det_tools')
+    work_dir = str(tmp / 'work')
+    data_root = str(tmp / 'shapes_det')
+    log = _run([
+        osp.join(ROOT, 'tools/train.py'), CONFIG, '--work-dir', work_dir,
+        '--cfg-options'
+    ] + _small_set(data_root), ROOT)
+    return work_dir, data_root, log
+
+
+def test_train_evaluates_boxes_and_masks_with_coco_metric(trained):
+    work_dir, data_root, log = trained
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
+    assert osp.isfile(
+        osp.join(data_root, 'annotations', 'instances_train.json'))
+    # pycocotools' summary and mmdet's metric keys, for both tasks.
+    assert 'Average Precision  (AP) @[ IoU=0.50:0.95' in log
+    assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
+
+
+def test_test_tool_on_the_checkpoint(trained, tmp_path):
+    work_dir, data_root, _ = trained
+    out = _run([
+        osp.join(ROOT, 'tools/test.py'), CONFIG,
+        osp.join(work_dir, 'epoch_1.pth'), '--work-dir',
+        str(tmp_path), '--cfg-options'
+    ] + _small_set(data_root), ROOT)
+    assert "'coco/bbox_mAP':" in out and "'coco/segm_mAP':" in out
+
+
+def test_mmdetection_own_tools_run_the_demo_config(trained, tmp_path):
+    _, data_root, _ = trained
+    work_dir = str(tmp_path / 'mmdet_work')
+    log = _run([
+        osp.join(MMDET_TOOLS, 'train.py'), CONFIG, '--work-dir', work_dir,
+        '--cfg-options'
+    ] + _small_set(data_root), ROOT)
+    assert 'coco/bbox_mAP' in log
+    out = _run([
+        osp.join(MMDET_TOOLS, 'test.py'), CONFIG,
+        osp.join(work_dir, 'epoch_1.pth'), '--work-dir', work_dir,
+        '--cfg-options'
+    ] + _small_set(data_root), ROOT)
+    assert 'coco/segm_mAP' in out
