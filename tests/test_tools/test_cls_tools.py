@@ -2,12 +2,10 @@
 demo classification config with a small generated set."""
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
+from tool_runner import ROOT, run_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')
 
 
@@ -25,20 +23,12 @@ def _small_set(data_root):
     ]
 
 
-def _run(args, cwd):
-    result = subprocess.run(
-        [sys.executable] + args, cwd=cwd, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + \
-        result.stderr[-3000:]
-    return result.stdout + result.stderr
-
-
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('cls_tools')
     work_dir = str(tmp / 'work')
     data_root = str(tmp / 'shapes')
-    log = _run([
+    log = run_tool([
         osp.join(ROOT, 'tools/train.py'), CONFIG, '--work-dir', work_dir,
         '--cfg-options'
     ] + _small_set(data_root), ROOT)
@@ -55,7 +45,7 @@ def test_train_writes_checkpoints_and_reports_accuracy(trained):
 
 def test_test_tool_on_the_checkpoint(trained, tmp_path):
     work_dir, data_root, _ = trained
-    out = _run([
+    out = run_tool([
         osp.join(ROOT, 'tools/test.py'), CONFIG,
         osp.join(work_dir, 'epoch_2.pth'), '--work-dir',
         str(tmp_path), '--cfg-options'
@@ -65,12 +55,13 @@ def test_test_tool_on_the_checkpoint(trained, tmp_path):
 
 def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     work_dir, data_root, _ = trained
-    log = _run([
+    log = run_tool([
         osp.join(ROOT, 'tools/train.py'), CONFIG, '--work-dir',
         str(tmp_path), '--resume',
         osp.join(work_dir, 'epoch_2.pth'), '--cfg-options'
     ] + _small_set(data_root)[:-3] +
-               ['train_cfg.max_epochs=3', 'train_cfg.val_interval=1'], ROOT)
+                   ['train_cfg.max_epochs=3', 'train_cfg.val_interval=1'],
+                   ROOT)
     assert 'resumed epoch: 2' in log
     assert osp.isfile(osp.join(str(tmp_path), 'epoch_3.pth'))
 
@@ -79,9 +70,9 @@ def test_mmpretrain_own_train_script(tmp_path):
     import mmpretrain
     script = osp.join(
         osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
-    _run([
+    run_tool([
         script, CONFIG, '--work-dir',
         str(tmp_path / 'work'), '--cfg-options'
     ] + _small_set(str(tmp_path / 'shapes'))[:-3] + ['train_cfg.max_epochs=1'],
-         ROOT)
+             ROOT)
     assert osp.isfile(osp.join(str(tmp_path / 'work'), 'epoch_1.pth'))

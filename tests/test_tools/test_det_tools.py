@@ -1,13 +1,11 @@
 """tools/train.py and tools/test.py, and MMDetection's own train.py and
 test.py, on the demo Mask R-CNN config with a small generated COCO set."""
 import os.path as osp
-import subprocess
-import sys
 
 import mmdet
 import pytest
+from tool_runner import ROOT, run_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'demo',
                   'mask-rcnn_e-spikeformer-t_spike-fpn_shapes.py')
 MMDET_TOOLS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools')
@@ -31,20 +29,12 @@ def _small_set(data_root):
     ]
 
 
-def _run(args, cwd):
-    result = subprocess.run(
-        [sys.executable] + args, cwd=cwd, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + \
-        result.stderr[-3000:]
-    return result.stdout + result.stderr
-
-
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('det_tools')
     work_dir = str(tmp / 'work')
     data_root = str(tmp / 'shapes_det')
-    log = _run([
+    log = run_tool([
         osp.join(ROOT, 'tools/train.py'), CONFIG, '--work-dir', work_dir,
         '--cfg-options'
     ] + _small_set(data_root), ROOT)
@@ -63,7 +53,7 @@ def test_train_evaluates_boxes_and_masks_with_coco_metric(trained):
 
 def test_test_tool_on_the_checkpoint(trained, tmp_path):
     work_dir, data_root, _ = trained
-    out = _run([
+    out = run_tool([
         osp.join(ROOT, 'tools/test.py'), CONFIG,
         osp.join(work_dir, 'epoch_1.pth'), '--work-dir',
         str(tmp_path), '--cfg-options'
@@ -74,12 +64,12 @@ def test_test_tool_on_the_checkpoint(trained, tmp_path):
 def test_mmdetection_own_tools_run_the_demo_config(trained, tmp_path):
     _, data_root, _ = trained
     work_dir = str(tmp_path / 'mmdet_work')
-    log = _run([
+    log = run_tool([
         osp.join(MMDET_TOOLS, 'train.py'), CONFIG, '--work-dir', work_dir,
         '--cfg-options'
     ] + _small_set(data_root), ROOT)
     assert 'coco/bbox_mAP' in log
-    out = _run([
+    out = run_tool([
         osp.join(MMDET_TOOLS, 'test.py'), CONFIG,
         osp.join(work_dir, 'epoch_1.pth'), '--work-dir', work_dir,
         '--cfg-options'
