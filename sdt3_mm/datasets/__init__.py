@@ -1,11 +1,13 @@
 from .shapes import (SHAPE_CLASSES, classification_scene, detection_scene,
                      render_scene, write_classification_set,
-                     write_detection_set)
+                     write_detection_set, write_segmentation_set)
 from .shapes_classification import ShapesClassification
 from .shapes_detection import ShapesDetection
+from .shapes_segmentation import ShapesSegmentation
 
 __all__ = [
     'SHAPE_CLASSES', 'ShapesClassification', 'ShapesDetection',
-    'classification_scene', 'detection_scene', 'render_scene',
-    'write_classification_set', 'write_detection_set'
+    'ShapesSegmentation', 'classification_scene', 'detection_scene',
+    'render_scene', 'write_classification_set', 'write_detection_set',
+    'write_segmentation_set'
 ]

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from sdt3_mm.datasets import (SHAPE_CLASSES, ShapesClassification,
-                              ShapesDetection, classification_scene,
-                              detection_scene, render_scene,
-                              write_classification_set, write_detection_set)
+                              ShapesDetection, ShapesSegmentation,
+                              classification_scene, detection_scene,
+                              render_scene, write_classification_set,
+                              write_detection_set, write_segmentation_set)
 
 
 def test_scenes_are_deterministic_and_balanced():
@@ -122,3 +123,48 @@ def test_detection_dataset_reads_boxes_masks_and_labels(tmp_path):
         for inst in instances)
     with pytest.raises(ValueError, match='split must be'):
         ShapesDetection(str(tmp_path / 'det'), split='test')
+
+
+def test_write_segmentation_set_labels_the_detection_scenes(tmp_path):
+    from PIL import Image
+
+    from sdt3_mm.datasets.shapes import SEGMENTATION_COLORS
+    root = str(tmp_path / 'seg')
+    write_segmentation_set(root, num_train=4, num_val=3, size=48)
+    for split, folder in (('train', 'training'), ('val', 'validation')):
+        for index in range(3):
+            name = f'{index:06d}.png'
+            label = np.asarray(
+                Image.open(osp.join(root, 'annotations', folder, name)))
+            image = np.asarray(
+                Image.open(osp.join(root, 'images', folder, name)))
+            scene, objects = detection_scene(
+                0,
+                split,
+                index,
+                48,
+                background='solid',
+                class_colors=SEGMENTATION_COLORS)
+            assert np.array_equal(image, scene)
+            expected = np.zeros((48, 48), np.uint8)
+            for obj in objects:
+                expected[obj['mask']] = obj['label'] + 1
+            assert label.dtype == np.uint8
+            assert np.array_equal(label, expected)
+
+
+def test_segmentation_dataset_reads_image_and_label_pairs(tmp_path):
+    dataset = ShapesSegmentation(
+        str(tmp_path / 'seg'),
+        split='val',
+        num_train=4,
+        num_val=3,
+        image_size=48)
+    assert len(dataset) == 3
+    assert dataset.metainfo['classes'] == ('background', ) + SHAPE_CLASSES
+    info = dataset.get_data_info(1)
+    assert info['img_path'].endswith('images/validation/000001.png')
+    assert info['seg_map_path'].endswith('annotations/validation/000001.png')
+    assert not info['reduce_zero_label']
+    with pytest.raises(ValueError, match='split must be'):
+        ShapesSegmentation(str(tmp_path / 'seg'), split='test')

@@ -1,0 +1,3 @@
+from .spike_fpn_head import SpikeFPNHead
+
+__all__ = ['SpikeFPNHead']
