@@ -58,7 +58,7 @@ class SpikeConvFCBBoxHead(ConvFCBBoxHead):
                 fc_norm_cfg['type'] = 'BN1d'
             for fcs in (self.shared_fcs, self.cls_fcs, self.reg_fcs):
                 for i, fc in enumerate(fcs):
-                    fc.bias = None
+                    fc.bias = None  # the norm's shift takes its place
                     fcs[i] = nn.Sequential(
                         fc,
                         build_norm_layer(fc_norm_cfg, fc.out_features)[1])
