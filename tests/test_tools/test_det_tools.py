@@ -12,9 +12,10 @@ MMDET_TOOLS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools')
 
 
 def _small_set(data_root):
+    ann_file = f'{data_root}/annotations/instances_val.json'
     opts = [
-        f'val_evaluator.ann_file={data_root}/annotations/'
-        'instances_val.json'
+        f'val_evaluator.ann_file={ann_file}',
+        f'test_evaluator.ann_file={ann_file}'
     ]
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts += [
