@@ -168,3 +168,36 @@ def test_segmentation_dataset_reads_image_and_label_pairs(tmp_path):
     assert not info['reduce_zero_label']
     with pytest.raises(ValueError, match='split must be'):
         ShapesSegmentation(str(tmp_path / 'seg'), split='test')
+
+
+def test_class_colors_paint_each_class_and_keep_the_background_apart():
+    from sdt3_mm.datasets.shapes import SEGMENTATION_COLORS
+    rng = np.random.default_rng(0)
+    # A circle (class 0, solid texture) and a cross (class 5).
+    image, objects = render_scene(
+        rng,
+        48, [(0, 14, 14, 10, 0.0), (5, 34, 34, 10, 0.0)],
+        background='solid',
+        class_colors=SEGMENTATION_COLORS)
+    circle = image[objects[0]['mask']]
+    assert (circle == SEGMENTATION_COLORS[0]).all()
+    background = image[0, -1].astype(int)
+    for color in SEGMENTATION_COLORS:
+        assert np.abs(background - color).sum() > 180
+
+
+def test_make_demo_data_writes_the_coco_and_ade20k_layouts(tmp_path):
+    import subprocess
+    import sys
+    tool = osp.join(
+        osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
+        'misc', 'make_demo_data.py')
+    for layout, probe in (('coco', 'annotations/instances_val.json'),
+                          ('ade20k', 'annotations/validation/000001.png')):
+        out = str(tmp_path / layout)
+        subprocess.run([
+            sys.executable, tool, layout, out, '--num-train', '3', '--num-val',
+            '2', '--size', '32'
+        ],
+                       check=True)
+        assert osp.isfile(osp.join(out, probe))

@@ -141,3 +141,29 @@ def test_mask_head_refuses_bilinear_upsampling_of_spikes():
                 in_channels=16,
                 num_classes=5,
                 upsample_cfg=dict(type='bilinear', scale_factor=2)))
+
+
+@pytest.mark.parametrize('norm_cfg,saturates', [(dict(type='BN'), False),
+                                                (None, True)])
+def test_box_head_norms_keep_a_shifted_fc_from_saturating(norm_cfg, saturates):
+    # A common shift of an FC's weights, as training with Adam produces,
+    # moves all its outputs at once; the norm after it takes the shift
+    # out, so its neurons still tell RoIs apart.
+    head = _build(
+        dict(
+            type='sdt3_mm.SpikeShared2FCBBoxHead',
+            in_channels=16,
+            fc_out_channels=32,
+            roi_feat_size=7,
+            num_classes=5,
+            norm_cfg=norm_cfg))
+    fc = head.shared_fcs[0]
+    fc = fc[0] if isinstance(fc, torch.nn.Sequential) else fc
+    with torch.no_grad():
+        fc.weight += 0.05
+    seen, _ = _inputs_of_linear_layers(head,
+                                       lambda: head(torch.randn(64, 16, 7, 7)))
+    spikes = next(x for name, x in seen.items()
+                  if name.startswith('shared_fcs.1'))
+    varying = (spikes.std(0) > 0).float().mean().item()
+    assert (varying < 0.05) == saturates, varying

@@ -21,9 +21,9 @@ class SpikeRPNHead(RPNHead):
             ``dict(type='SFANeuron', D=1)``.
         norm_cfg (dict, optional): Norm after each shared conv. A neuron
             passes gradient only where its input lies in ``[0, D]``;
-            without a norm, the shared conv's outputs drift out of that
-            window early in training and the RPN stops learning. Defaults
-            to ``dict(type='BN')``.
+            without norms, the demo detector's neck and head neurons drifted
+            out of that window within three epochs and fired alike for every
+            input. Defaults to ``dict(type='BN')``.
         init_cfg (dict): MMDetection's N(0, 0.01) for the output convs,
             Kaiming for the shared convs (with N(0, 0.01) and no norm, the
             neuron after them would not fire at the start).
@@ -53,6 +53,7 @@ class SpikeRPNHead(RPNHead):
         super().__init__(*args, init_cfg=init_cfg, **kwargs)
 
     def _init_layers(self):
+        # MMDetection's class and box convs; its shared conv is replaced.
         super()._init_layers()
         convs = []
         for i in range(self.num_convs):
