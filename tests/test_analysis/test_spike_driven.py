@@ -1,0 +1,129 @@
+"""Spike-driven execution: D binary maps per neuron, accumulated."""
+import pytest
+import torch
+from spiking_models import LARGE, firing_backbone
+
+from sdt3_mm.analysis import SpikeDriven, fold_bn, spike_driven
+from sdt3_mm.models import SFANeuron, SpikeFPN
+from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
+
+
+def _max_diff(a, b):
+    return max((x - y).abs().max().item() for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize('arch', ['t', LARGE])
+def test_spike_driven_equals_integer_in_float64(arch):
+    model = firing_backbone(arch).double()
+    x = torch.randn(2, 3, 40, 56, dtype=torch.float64)
+    with torch.no_grad():
+        integer = model(x)
+        with SpikeDriven(model) as report:
+            spikes = model(x)
+    assert _max_diff(integer, spikes) <= 1e-9
+    attentions = [
+        n for n, m in model.named_modules()
+        if isinstance(m, SpikeLinearAttention)
+    ]
+    assert attentions
+    for name in attentions:
+        assert report.expanded[f'{name}.kv'] == 1
+        assert report.expanded[f'{name}.q'] == 1
+    num_neurons = sum(isinstance(m, SFANeuron) for m in model.modules())
+    assert report.binary_maps == 4 * num_neurons
+
+
+def test_every_consumed_map_is_binary_and_nonempty(monkeypatch):
+    model = firing_backbone('t')
+    consumed, weight_inputs = [], []
+    maps_of = SpikeDriven._spike_maps
+    apply_weights = spike_driven._apply_weights
+
+    def spy_maps(self, x):
+        maps, norm = maps_of(self, x)
+        consumed.extend(maps)
+        return maps, norm
+
+    def spy_weights(layer, x):
+        weight_inputs.append(x)
+        return apply_weights(layer, x)
+
+    monkeypatch.setattr(SpikeDriven, '_spike_maps', spy_maps)
+    monkeypatch.setattr(spike_driven, '_apply_weights', spy_weights)
+    with torch.no_grad(), SpikeDriven(model) as report:
+        model(torch.randn(1, 3, 32, 32))
+    assert weight_inputs and len(consumed) >= len(weight_inputs)
+    for maps in (consumed, weight_inputs):
+        for spikes in maps:
+            assert ((spikes == 0) | (spikes == 1)).all()
+    assert sum(s.sum().item() for s in weight_inputs) > 0
+    # Only the stem reads real values; the rest that multiplies is BN and
+    # the attention scales.
+    reasons = set(report.non_additions.values())
+    macs = [n for n, r in report.non_additions.items() if 'MAC' in r]
+    assert macs == ['downsample_layers.0.conv']
+    assert all('MAC' in r or 'BatchNorm' in r or 'attention scale' in r
+               for r in reasons)
+
+
+def test_folded_model_multiplies_only_in_the_stem_and_scales():
+    model = fold_bn(firing_backbone(LARGE))
+    with torch.no_grad(), SpikeDriven(model) as report:
+        model(torch.randn(1, 3, 32, 32))
+    kinds = {n.rsplit('.', 1)[-1] for n in report.non_additions}
+    assert kinds == {'conv', 'scale', 'layer_scale1', 'layer_scale2'}
+    assert [n for n in report.non_additions
+            if n.endswith('conv')] == ['downsample_layers.0.conv']
+
+
+def test_float32_layers_agree_given_the_same_input():
+    model = firing_backbone('t')
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad(), SpikeDriven(model, compare=True) as report:
+        model(x)
+    assert len(report.layer_errors) == len(report.expanded)
+    assert report.max_layer_error() <= 1e-5
+
+
+def test_context_restores_the_model():
+    model = firing_backbone('t')
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+        with SpikeDriven(model):
+            model(x)
+        after = model(x)
+    assert _max_diff(before, after) == 0
+    assert not any('forward' in m.__dict__ for m in model.modules())
+    assert not any(m._forward_hooks for m in model.modules())
+
+
+def test_non_integer_neuron_output_is_named():
+    model = firing_backbone('t')
+    neuron = model.stages[0][0].conv1.neuron
+    neuron.forward = torch.sigmoid
+    with pytest.raises(
+            AssertionError,
+            match='stages.0.0.conv1.neuron: output is not an '
+            'integer'):
+        with torch.no_grad(), SpikeDriven(model):
+            model(torch.randn(1, 3, 32, 32))
+
+
+def test_spiking_fpn_runs_spike_driven():
+    torch.manual_seed(0)
+    neck = SpikeFPN([48, 96, 128], 32, 4, in_strides=[4, 8, 16])
+    neck.eval().double()
+    feats = [
+        torch.rand(1, c, s, s, dtype=torch.float64) * 3
+        for c, s in ((48, 16), (96, 8), (128, 4))
+    ]
+    with torch.no_grad():
+        integer = neck(feats)
+        with SpikeDriven(neck) as report:
+            spikes = neck(feats)
+    assert _max_diff(integer, spikes) <= 1e-9
+    convs = [
+        n for n, m in neck.named_modules() if isinstance(m, torch.nn.Conv2d)
+    ]
+    assert sorted(report.expanded) == sorted(convs)
