@@ -6,6 +6,7 @@ under its own ``default_scope``: mmengine imports this module on the first
 lookup of the ``sdt3_mm`` scope, and the registry imports its ``locations``.
 """
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import DefaultScope, Registry
 
@@ -19,6 +20,11 @@ DATASETS = Registry(
     parent=MMENGINE_DATASETS,
     scope='sdt3_mm',
     locations=['sdt3_mm.datasets'])
+HOOKS = Registry(
+    'hook',
+    parent=MMENGINE_HOOKS,
+    scope='sdt3_mm',
+    locations=['sdt3_mm.engine'])
 
 
 def build_in_scope(registry, cfg, **kwargs):

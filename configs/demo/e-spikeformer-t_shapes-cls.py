@@ -92,4 +92,7 @@ test_cfg = dict()
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=2))
+# Mean firing rate and energy per image, logged with the metric at each
+# evaluation; per-layer tables in <work_dir>/firing_rates/.
+custom_hooks = [dict(type='sdt3_mm.FiringRateHook')]
 randomness = dict(seed=0)

@@ -112,4 +112,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2))
+# Mean firing rate and energy per image, logged with the metric at each
+# evaluation; per-layer tables in <work_dir>/firing_rates/.
+custom_hooks = [dict(type='sdt3_mm.FiringRateHook')]
 randomness = dict(seed=0)
