@@ -126,8 +126,9 @@ class SpikeDriven:
                     layer.conv2.register_forward_hook(
                         self._note(
                             join_name(name, 'conv2'),
-                            'reads the real output of '
-                            f'{name}.bn1 (fold_bn merges the pair)')))
+                            'reads the real output of the stacked '
+                            'projection\'s first BN (fold_bn merges the '
+                            'pair)')))
             else:
                 self._patch(layer, self._layer, name)
         return self.report

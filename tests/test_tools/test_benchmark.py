@@ -47,3 +47,10 @@ def test_compare_prints_ratios():
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'train time: naive / ours =' in result.stdout
     assert 'step_gib: naive / ours =' in result.stdout
+
+
+def test_folded_variant_has_no_norms_left():
+    model = bench['build_backbone']('83m', 'folded')
+    assert not any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        for m in model.modules())

@@ -2,6 +2,8 @@
 demo classification config with a small generated set."""
 import json
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 from tool_runner import ROOT, run_tool
@@ -39,6 +41,9 @@ def test_train_writes_checkpoints_and_reports_accuracy(trained):
     work_dir, data_root, log = trained
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
     assert 'accuracy/top1' in log
+    # FiringRateHook (in the demo config) logs next to the accuracy
+    assert 'spike/firing_rate' in log and 'spike/energy_mJ' in log
+    assert osp.isfile(osp.join(work_dir, 'firing_rates', 'val_iter_2.json'))
     with open(osp.join(data_root, 'meta', 'settings.json')) as f:
         assert json.load(f)['num_train'] == 48
 
@@ -76,3 +81,52 @@ def test_mmpretrain_own_train_script(tmp_path):
     ] + _small_set(str(tmp_path / 'shapes'))[:-3] + ['train_cfg.max_epochs=1'],
              ROOT)
     assert osp.isfile(osp.join(str(tmp_path / 'work'), 'epoch_1.pth'))
+
+
+def test_verify_spike_driven_on_the_checkpoint(trained, tmp_path):
+    work_dir, data_root, _ = trained
+    out = run_tool([
+        osp.join(ROOT, 'tools/analysis_tools/verify_spike_driven.py'), CONFIG,
+        osp.join(work_dir, 'epoch_2.pth'), '--num-images', '6', '--json',
+        str(tmp_path / 'verify.json'), '--cfg-options'
+    ] + _small_set(data_root))
+    assert out.count('PASS') == 3 and 'FAIL' not in out
+    with open(tmp_path / 'verify.json') as f:
+        result = json.load(f)
+    assert result['max_diff64'] <= 1e-9 and result['binary_maps'] > 0
+    assert result['non_additions']['reads real values (MAC)'] == [
+        'backbone.downsample_layers.0.conv'
+    ]
+
+
+def test_spike_energy_on_the_checkpoint(trained, tmp_path):
+    work_dir, data_root, _ = trained
+    out = run_tool([
+        osp.join(ROOT, 'tools/analysis_tools/spike_energy.py'), CONFIG,
+        osp.join(work_dir, 'epoch_2.pth'), '--num-images', '6', '--out-dir',
+        str(tmp_path), '--cfg-options'
+    ] + _small_set(data_root))
+    assert 'energy per image' in out and 'T x D = 1 x 4' in out
+    with open(tmp_path / 'spike_energy.json') as f:
+        summary = json.load(f)
+    assert summary['num_images'] == 6
+    assert summary['layers'][0]['op'] == 'MAC'
+    assert all(r['op'] == 'AC' for r in summary['layers'][1:])
+    assert summary['energy_mj'] == pytest.approx(
+        sum(r['energy_pj'] for r in summary['layers']) * 1e-9)
+    with open(tmp_path / 'firing_rates.png', 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+@pytest.mark.parametrize('tool', ['spike_energy.py', 'verify_spike_driven.py'])
+def test_analysis_tools_name_a_missing_target(tool):
+    result = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools/analysis_tools', tool), 'configs/nope.py'
+    ],
+                            cwd=ROOT,
+                            capture_output=True,
+                            text=True)
+    assert result.returncode != 0
+    assert 'configs/nope.py is neither a config file nor an ESpikeFormer ' \
+        'preset' in result.stderr

@@ -7,9 +7,12 @@ timed ``--repeats`` times; the table gives the median and the spread
 peak RSS on CPU; on CPU every variant is therefore measured in a fresh
 process of its own.
 
-Variants (the last two exist here only, as baselines):
+Variants (``naive`` and ``lif`` exist here only, as baselines):
 
 - ``ours``: the backbone as shipped (attention as ``q @ (k^T @ v)``).
+- ``folded``: ours with every BN folded into its conv, as deployed
+  (``sdt3_mm.analysis.fold_bn``); compare inference with ``--compare ours
+  folded --modes infer``.
 - ``naive``: attention that forms the N x N map, ``(q @ k^T) @ v``, as the
   reference code does.
 - ``lif``: every SFA neuron replaced by a binary multi-step LIF neuron run
@@ -35,11 +38,12 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from sdt3_mm.analysis import fold_bn
 from sdt3_mm.models import ESpikeFormer, SFANeuron
 from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
 from sdt3_mm.registry import MODELS
 
-VARIANTS = ('ours', 'naive', 'lif')
+VARIANTS = ('ours', 'folded', 'naive', 'lif')
 LIF_STEPS = 4
 
 
@@ -104,6 +108,8 @@ def build_backbone(target, variant):
             if isinstance(module, SpikeLinearAttention):
                 module.forward = types.MethodType(naive_attention_forward,
                                                   module)
+    elif variant == 'folded':
+        model = fold_bn(model)
     elif variant == 'lif':
         for name, module in list(model.named_modules()):
             for child_name, child in module.named_children():
