@@ -82,7 +82,8 @@ def _fold_children(module):
             setattr(module, name, merge_stacked(child))
         else:
             _fold_children(child)
-    if isinstance(module, SpikeConvBN) and isinstance(module.bn, _BatchNorm):
+    if isinstance(module, SpikeConvBN) and isinstance(
+            module.bn, _BatchNorm) and isinstance(module.conv, _FOLDABLE):
         module.conv = fold_into(module.conv, module.bn)
         module.bn = nn.Identity()
     elif isinstance(module, ConvModule) and module.with_norm and isinstance(

@@ -55,15 +55,12 @@ def layer_flops(layer, x, y):
         layer.kernel_size)
 
 
-def attention_flops(attention, x):
+def attention_flops(x, value_channels, num_heads):
     """Multiply-accumulates of each attention product, ``k^T @ v`` and
     ``(k^T v) @ q``: ``B * N * C * C_v / heads`` for an input ``x`` of
     ``B x C x N`` (or ``B x C x H x W``)."""
-    v_layer = attention.v.conv
-    cv = (v_layer.conv2
-          if isinstance(v_layer, StackedConvBN1d) else v_layer).out_channels
     num_tokens = x.shape[2:].numel()
-    return x.shape[0] * num_tokens * x.shape[1] * cv // attention.num_heads
+    return x.shape[0] * num_tokens * x.shape[1] * value_channels // num_heads
 
 
 class SpikeCounter:
@@ -95,8 +92,13 @@ class SpikeCounter:
         self.neurons = OrderedDict((module, name)
                                    for name, module in model.named_modules()
                                    if isinstance(module, SFANeuron))
+        if not self.neurons:
+            raise ValueError(
+                f'SpikeCounter: {type(model).__name__} has no SFA neuron to '
+                f'count (multi-step LIF models are not counted)')
         self._sources = SpikeSources()
         self._last_mean = {}
+        self._last_channels = {}
         self._handles = []
         self.reset()
 
@@ -129,11 +131,13 @@ class SpikeCounter:
         self._handles.clear()
         self._sources.clear()
         self._last_mean.clear()
+        self._last_channels.clear()
 
     def _fire(self, neuron, inputs, output):
         # The integer is output * norm; summed in float64 to stay exact.
         total = output.detach().double().sum().item() * neuron.norm
         self._last_mean[neuron] = total / output.numel()
+        self._last_channels[neuron] = output.shape[1]
         self._sources.add(output, neuron)
         stats = self.spikes[self.neurons[neuron]]
         stats[0] += total
@@ -164,7 +168,9 @@ class SpikeCounter:
     def _attention_hook(self, name):
 
         def hook(attention, inputs, output):
-            flops = attention_flops(attention, inputs[0])
+            flops = attention_flops(inputs[0],
+                                    self._last_channels[attention.v_neuron],
+                                    attention.num_heads)
             for product, neuron in (('kv', attention.k_neuron),
                                     ('q', attention.q_neuron)):
                 self._count(

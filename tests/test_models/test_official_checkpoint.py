@@ -6,7 +6,8 @@ import re
 import pytest
 import torch
 
-from sdt3_mm.models import ESpikeFormer, convert_official_state_dict
+from sdt3_mm.models import (ESpikeFormer, MetaSpikeFormer,
+                            convert_official_state_dict)
 
 KEY_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'official_keys')
 ARCH_OF_FILE = {
@@ -15,6 +16,9 @@ ARCH_OF_FILE = {
     'e_spikeformer_l_19M.txt': 'l',
     'e_spikeformer_83M.txt': '83m',
     'e_spikeformer_171M.txt': '171m',
+    'keys_meta_spikeformer_8_384.txt': '31m',
+    'keys_meta_spikeformer_8_512.txt': '55m',
+    'keys_meta_spikeformer_8_768.txt': '124m',
 }
 
 
@@ -39,14 +43,17 @@ def test_every_key_list_is_covered():
 def test_official_keys_convert_to_the_model(filename):
     official = _official_state(osp.join(KEY_DIR, filename))
     backbone, head = convert_official_state_dict(official)
-    model = ESpikeFormer(arch=ARCH_OF_FILE[filename])
+    arch = ARCH_OF_FILE[filename]
+    backbone_type = MetaSpikeFormer if arch in MetaSpikeFormer.arch_zoo \
+        else ESpikeFormer
+    model = backbone_type(arch=arch)
     expected = model.state_dict()
     assert set(backbone) == set(expected)
     for key, value in backbone.items():
         assert value.shape == expected[key].shape, key
     channels = model.stage_channels[-1]
     expected_head = {'fc.weight': (1000, channels), 'fc.bias': (1000, )}
-    if model.arch_settings['family'] == 'large':
+    if model.arch_settings['family'] != 'base':  # large and V2: kd heads
         expected_head.update({
             'fc_kd.weight': (1000, channels),
             'fc_kd.bias': (1000, )

@@ -6,7 +6,8 @@ import sys
 
 import torch
 
-from sdt3_mm.models import SFANeuron
+from sdt3_mm.models import (ESpikeFormer, MetaSpikeFormer, MultiStepLIFNeuron,
+                            SFANeuron)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools/analysis_tools/benchmark.py')
@@ -23,17 +24,17 @@ def test_naive_attention_baseline_gives_the_same_taps():
             assert torch.equal(a, b)
 
 
-def test_lif_baseline_is_binary_over_time_steps():
-    model = bench['build_backbone']('t', 'lif')
-    assert not any(isinstance(m, SFANeuron) for m in model.modules())
-    lif = bench['MultiStepLIF'](steps=4)
-    x = torch.full((4 * 2, 3), 1.5, requires_grad=True)
-    spikes = lif(x)
-    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
-    # tau 2, threshold 1: potential 0.75, then 1.125 -> spike and reset.
-    assert spikes.reshape(4, 2, 3)[:, 0, 0].tolist() == [0, 1, 0, 1]
-    spikes.sum().backward()
-    assert x.grad.abs().sum() > 0
+def test_lif_and_meta_baselines_run_lif_neurons_for_four_steps():
+    for variant in ('lif', 'meta'):
+        model = bench['build_backbone']('t', variant)
+        neurons = [m for m in model.modules() if isinstance(m, SFANeuron)]
+        lifs = [
+            m for m in model.modules() if isinstance(m, MultiStepLIFNeuron)
+        ]
+        assert not neurons and lifs and all(m.T == 4 for m in lifs)
+    meta = bench['build_backbone']('t', 'meta')
+    assert isinstance(meta, MetaSpikeFormer)
+    assert meta.stage_channels == ESpikeFormer('t').stage_channels
 
 
 def test_compare_prints_ratios():

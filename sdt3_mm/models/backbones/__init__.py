@@ -1,3 +1,4 @@
 from .e_spikeformer import ESpikeFormer
+from .meta_spikeformer import MetaSpikeFormer
 
-__all__ = ['ESpikeFormer']
+__all__ = ['ESpikeFormer', 'MetaSpikeFormer']

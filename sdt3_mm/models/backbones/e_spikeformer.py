@@ -10,7 +10,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from sdt3_mm.registry import MODELS
 from ..utils.pretrained import load_pretrained_backbone
 from ..utils.spike_layers import (ConvBlock, LargeTransformerBlock,
-                                  SpikeConvBN, TransformerBlock)
+                                  SpikeConvBN, TransformerBlock,
+                                  base_attention)
 
 # The neurons of each family, as the released checkpoints were trained.
 _FAMILY_NEURON = {
@@ -98,6 +99,7 @@ class ESpikeFormer(BaseModule):
             depth=12,
             rep_conv=False),
     }
+    families = tuple(_FAMILY_NEURON)
     # Blocks per stage of the base family; the large family's stage 3
     # depth comes from its arch.
     base_depths = (1, 1, 2, 6, 2)
@@ -112,25 +114,27 @@ class ESpikeFormer(BaseModule):
                  drop_path_rate=0.,
                  layer_scale_init_value=1e-6,
                  zero_init_residual=False,
-                 init_cfg=None):
+                 init_cfg=None,
+                 neuron_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
         family = self.arch_settings['family']
         dims = self.arch_settings['embed_dims']
         num_heads = self.arch_settings.get('num_heads', 8)
         self.in_channels = in_channels
-        self.neuron_cfg = dict(type='SFANeuron', D=D, **_FAMILY_NEURON[family])
+        self.neuron_cfg = neuron_cfg or dict(
+            type='SFANeuron', D=D, **_FAMILY_NEURON[family])
 
-        if family == 'base':
+        if family == 'large':
+            depths = (1, 1, 2, self.arch_settings['depth'])
+            self.stage_channels = [dims[0] // 2, dims[0], dims[1], dims[2]]
+            strides = [2, 2, 2, 2]
+        else:
             depths = self.base_depths
             self.stage_channels = [
                 dims[0] // 2, dims[0], dims[1], dims[2], dims[3]
             ]
             strides = [2, 2, 2, 2, 1]
-        else:
-            depths = (1, 1, 2, self.arch_settings['depth'])
-            self.stage_channels = [dims[0] // 2, dims[0], dims[1], dims[2]]
-            strides = [2, 2, 2, 2]
         self.num_taps = len(depths)
         self.total_stride = math.prod(strides)
         self.out_indices = self._parse_out_indices(out_indices)
@@ -177,7 +181,7 @@ class ESpikeFormer(BaseModule):
         if family == 'base':
             return TransformerBlock(
                 channels,
-                num_heads,
+                base_attention(channels, num_heads, self.neuron_cfg),
                 self.neuron_cfg,
                 drop_path_rate=drop_path_rate)
         return LargeTransformerBlock(
@@ -200,9 +204,9 @@ class ESpikeFormer(BaseModule):
                             f'dict, got {type(arch).__name__}')
         arch = dict(arch)
         family = arch.get('family')
-        if family not in _FAMILY_NEURON:
-            raise ValueError(f'ESpikeFormer: arch family must be "base" or '
-                             f'"large", got {family!r}')
+        if family not in cls.families:
+            raise ValueError(f'{cls.__name__}: arch family must be one of '
+                             f'{cls.families}, got {family!r}')
         needed = {'family', 'embed_dims'}
         if family == 'large':
             needed |= {'depth', 'rep_conv'}
@@ -213,7 +217,7 @@ class ESpikeFormer(BaseModule):
                 f'ESpikeFormer: a {family} arch dict needs keys '
                 f'{sorted(needed)} (optional: num_heads); missing '
                 f'{sorted(missing)}, unknown {sorted(unknown)}')
-        num_dims = 4 if family == 'base' else 3
+        num_dims = 3 if family == 'large' else 4
         if len(arch['embed_dims']) != num_dims:
             raise ValueError(
                 f'ESpikeFormer: the {family} family has {num_dims} '
@@ -294,20 +298,23 @@ class ESpikeFormer(BaseModule):
             return (0 if stage == 0 else first_block), num_layers
         return first_block + int(name[2]), num_layers
 
-    def forward(self, x):
+    def _check_input(self, x):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f'ESpikeFormer expects an N x {self.in_channels} x H x W '
-                f'input, got shape {tuple(x.shape)}')
+                f'{type(self).__name__} expects an N x {self.in_channels} x '
+                f'H x W input, got shape {tuple(x.shape)}')
         if min(x.shape[2:]) < self.total_stride:
             raise ValueError(
-                f'ESpikeFormer: input of {x.shape[2]} x {x.shape[3]} pixels '
-                f'is smaller than the network\'s total stride '
-                f'{self.total_stride}')
+                f'{type(self).__name__}: input of {x.shape[2]} x '
+                f'{x.shape[3]} pixels is smaller than the network\'s total '
+                f'stride {self.total_stride}')
         # A neuron maps +Inf to D and -Inf to 0 without complaint, and NaN
         # passes through every layer into the loss: stop it at the door.
         if not torch.isfinite(x).all():
-            raise ValueError('ESpikeFormer: the input contains NaN or Inf')
+            raise ValueError(
+                f'{type(self).__name__}: the input contains NaN or Inf')
+
+    def _forward_taps(self, x):
         outs = []
         # Stages after the last requested tap would only cost time.
         for i in range(max(self.out_indices) + 1):
@@ -315,3 +322,7 @@ class ESpikeFormer(BaseModule):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+    def forward(self, x):
+        self._check_input(x)
+        return self._forward_taps(x)

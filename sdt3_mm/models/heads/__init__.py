@@ -1,3 +1,3 @@
-from .spike_cls_head import SpikeClsHead, SpikeKDClsHead
+from .spike_cls_head import MetaSpikeClsHead, SpikeClsHead, SpikeKDClsHead
 
-__all__ = ['SpikeClsHead', 'SpikeKDClsHead']
+__all__ = ['MetaSpikeClsHead', 'SpikeClsHead', 'SpikeKDClsHead']

@@ -108,3 +108,60 @@ class SpikeKDClsHead(SpikeClsHead):
         losses['loss'] = (1 - self.kd_loss_weight) * losses['loss']
         losses['loss_kd'] = self.kd_loss_weight * loss_kd
         return losses
+
+
+@MODELS.register_module()
+class MetaSpikeClsHead(SpikeKDClsHead):
+    """Meta-SpikeFormer's classifier, over T time steps.
+
+    Averages the last tap (``T * B`` deep, from a :class:`MetaSpikeFormer`
+    with ``average_time=False``) over its positions, fires a multi-step
+    LIF neuron over the T steps, applies ``fc`` (the official ``head``)
+    and, with ``kd``, ``fc_kd`` (``head_kd``) to the spikes of every step
+    and averages the logits over the steps. With ``kd``, training returns
+    both logits and evaluation their mean, as :class:`SpikeKDClsHead`.
+
+    Args:
+        num_classes (int): Number of classes.
+        in_channels (int): Channels of the last backbone tap.
+        T (int): Time steps, as the backbone's. Defaults to 4.
+        kd (bool): Whether there is an ``fc_kd``. The official checkpoints
+            have one. Defaults to True.
+        neuron_cfg (dict): The neuron after pooling (``T`` is set here).
+            Defaults to ``dict(type='MultiStepLIFNeuron')``.
+        kd_loss_weight (float): Weight of ``fc_kd``'s loss. Defaults to
+            0.5.
+        **kwargs: Arguments of :class:`SpikeClsHead`.
+    """
+
+    def __init__(self,
+                 num_classes,
+                 in_channels,
+                 T=4,
+                 kd=True,
+                 neuron_cfg=dict(type='MultiStepLIFNeuron'),
+                 kd_loss_weight=0.5,
+                 **kwargs):
+        super().__init__(num_classes, in_channels, dict(neuron_cfg, T=T),
+                         kd_loss_weight, **kwargs)
+        self.T = T
+        if not kd:
+            self.fc_kd = None
+
+    def _mean_over_time(self, logits):
+        return logits.reshape(self.T, -1, logits.shape[-1]).mean(0)
+
+    def forward(self, feats):
+        spikes = self.pre_logits(feats)
+        logits = self._mean_over_time(self.fc(spikes))
+        if self.fc_kd is None:
+            return logits
+        logits_kd = self._mean_over_time(self.fc_kd(spikes))
+        if self.training:
+            return logits, logits_kd
+        return (logits + logits_kd) / 2
+
+    def loss(self, feats, data_samples, **kwargs):
+        if self.fc_kd is None:
+            return ClsHead.loss(self, feats, data_samples, **kwargs)
+        return super().loss(feats, data_samples, **kwargs)

@@ -1,4 +1,5 @@
-"""Names of the official E-SpikeFormer checkpoints, mapped onto ours.
+"""Names of the official E-SpikeFormer and Meta-SpikeFormer (V2)
+checkpoints, mapped onto ours.
 
 The official code names stages ``downsample1_1``, ``ConvBlock1_1``, ...,
 ``block3``; we use ``downsample_layers.{i}`` and ``stages.{i}.{j}`` like
@@ -25,6 +26,10 @@ _STAGE_RULES = [
 _LAYER_RULES = [
     (r'encode_conv\.(.+)', r'conv.\1'),
     (r'encode_bn\.(.+)', r'bn.\1'),
+    # Meta-SpikeFormer's SepConv: pwconv1, bn1, dwconv, pwconv2, bn2.
+    (r'Conv\.(pwconv1|dwconv|pwconv2)\.weight', r'sepconv.\1.conv.weight'),
+    (r'Conv\.bn1\.(.+)', r'sepconv.pwconv1.bn.\1'),
+    (r'Conv\.bn2\.(.+)', r'sepconv.pwconv2.bn.\1'),
     # SepConv ("Conv" in ConvBlocks, "conv" in transformer blocks).
     (r'[Cc]onv\.(pwconv1|dwconv|pwconv2)\.0\.(.+)', r'sepconv.\1.conv.\2'),
     (r'[Cc]onv\.(pwconv1|dwconv|pwconv2)\.1\.(.+)', r'sepconv.\1.bn.\2'),
@@ -34,6 +39,15 @@ _LAYER_RULES = [
     # ConvBlock, base family: conv{1,2} and bn{1,2}.
     (r'conv([12])\.(weight|bias)', r'conv\1.conv.\2'),
     (r'bn([12])\.(.+)', r'conv\1.bn.\2'),
+    # Meta-SpikeFormer's RepConv projection: body.0 conv, body.1 the BN
+    # (and pad), body.2 depthwise conv, conv, BN.
+    (r'attn\.(q|k|v|proj)_conv\.0\.body\.0\.(.+)', r'attn.\1.conv.conv1.\2'),
+    (r'attn\.(q|k|v|proj)_conv\.0\.body\.1\.bn\.(.+)', r'attn.\1.conv.bn1.\2'),
+    (r'attn\.(q|k|v|proj)_conv\.0\.body\.2\.0\.(.+)',
+     r'attn.\1.conv.dwconv.\2'),
+    (r'attn\.(q|k|v|proj)_conv\.0\.body\.2\.1\.(.+)',
+     r'attn.\1.conv.conv2.\2'),
+    (r'attn\.(q|k|v|proj)_conv\.0\.body\.2\.2\.(.+)', r'attn.\1.conv.bn2.\2'),
     # Attention: X_conv.0 is the projection (a stacked pair in the large
     # family), X_conv.1 the BN after it.
     (r'attn\.(q|k|v|proj)_conv\.0\.conv([12])\.0\.(.+)',
@@ -61,7 +75,8 @@ _HEAD_PATTERNS = [(re.compile(p), r) for p, r in _HEAD_RULES]
 
 
 def is_official_state_dict(state_dict):
-    """Whether ``state_dict`` uses the official E-SpikeFormer names."""
+    """Whether ``state_dict`` uses the official E-SpikeFormer (or
+    Meta-SpikeFormer) names."""
     return any(
         key.startswith('downsample1_1.encode_conv.') for key in state_dict)
 

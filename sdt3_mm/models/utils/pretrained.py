@@ -59,9 +59,14 @@ def describe_arch(state_dict):
         match = re.match(r'stages\.3\.(\d+)\.', key)
         if match:
             depth.add(int(match[1]))
+    if any('layer_scale1' in k for k in state_dict):
+        family = 'large'
+    elif any('.attn.q.conv.dwconv.' in k for k in state_dict):
+        family = 'meta'  # RepConv projections
+    else:
+        family = 'base'
     return dict(
-        family='large' if any('layer_scale1' in k
-                              for k in state_dict) else 'base',
+        family=family,
         stage_channels=[widths[i] for i in sorted(widths)],
         depth=len(depth),
         rep_conv=any('.rep_conv.' in k for k in state_dict))
@@ -131,14 +136,14 @@ def load_pretrained_backbone(model, checkpoint, prefix=None):
     loaded_arch, model_arch = describe_arch(state), describe_arch(expected)
     if loaded_arch['stage_channels'] and loaded_arch != model_arch:
         raise ValueError(
-            f'checkpoint {checkpoint} holds an E-SpikeFormer of '
+            f'checkpoint {checkpoint} holds a backbone of '
             f'{_describe(loaded_arch, model.arch_zoo)}, but the model is '
             f'{_describe(model_arch, model.arch_zoo)}')
     missing = set(expected) - set(state)
     unexpected = set(state) - set(expected)
     if missing or unexpected:
         raise KeyError(
-            f'checkpoint {checkpoint} does not match ESpikeFormer: '
+            f'checkpoint {checkpoint} does not match {type(model).__name__}: '
             f'{len(missing)} missing keys ({summarize_keys(missing)}), '
             f'{len(unexpected)} unexpected keys ({summarize_keys(unexpected)})'
         )

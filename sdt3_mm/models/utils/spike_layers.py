@@ -7,6 +7,7 @@ reads integer spike counts. Token-wise parts (the MLP, the large family's
 blocks) run on ``x.flatten(2)``, a view, and return to NCHW by another view.
 """
 import torch
+import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
@@ -88,15 +89,26 @@ class StackedConvBN1d(nn.Module):
 class SepConv(nn.Module):
     """Spiking separable conv: pointwise, depthwise, pointwise.
 
+    E-SpikeFormer puts a neuron in front of each conv and a BN after each;
+    Meta-SpikeFormer (``linear_dw_pw=True``) has neither between the
+    depthwise and the second pointwise conv, which form one linear map.
+
     Args:
         channels (int): Input and output channels.
         kernel_size (int): Kernel of the depthwise conv.
-        neuron_cfg (dict): Config of the neurons in front of each conv.
+        neuron_cfg (dict): Config of the neurons in front of the convs.
         expand_ratio (int): Width of the depthwise conv relative to
             ``channels``. Defaults to 2.
+        linear_dw_pw (bool): No BN after the depthwise conv and no neuron
+            before the second pointwise conv. Defaults to False.
     """
 
-    def __init__(self, channels, kernel_size, neuron_cfg, expand_ratio=2):
+    def __init__(self,
+                 channels,
+                 kernel_size,
+                 neuron_cfg,
+                 expand_ratio=2,
+                 linear_dw_pw=False):
         super().__init__()
         mid = channels * expand_ratio
         self.pwconv1 = SpikeConvBN(
@@ -109,10 +121,11 @@ class SepConv(nn.Module):
                 kernel_size,
                 padding=kernel_size // 2,
                 groups=mid,
-                bias=False), nn.BatchNorm2d(mid), neuron_cfg)
+                bias=False), None if linear_dw_pw else nn.BatchNorm2d(mid),
+            neuron_cfg)
         self.pwconv2 = SpikeConvBN(
             nn.Conv2d(mid, channels, 1, bias=False), nn.BatchNorm2d(channels),
-            neuron_cfg)
+            None if linear_dw_pw else neuron_cfg)
 
     def forward(self, x):
         return self.pwconv2(self.dwconv(self.pwconv1(x)))
@@ -131,6 +144,8 @@ class ConvBlock(nn.Module):
         bias (bool): Whether the 3x3 convs have a bias.
         mlp_ratio (int): Width ratio of the middle. Defaults to 4.
         drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+        linear_dw_pw (bool): The SepConv's form (see :class:`SepConv`).
+            Defaults to False.
     """
 
     def __init__(self,
@@ -139,10 +154,13 @@ class ConvBlock(nn.Module):
                  sepconv,
                  bias,
                  mlp_ratio=4,
-                 drop_path_rate=0.):
+                 drop_path_rate=0.,
+                 linear_dw_pw=False):
         super().__init__()
         mid = channels * mlp_ratio
-        self.sepconv = SepConv(channels, 7, neuron_cfg) if sepconv else None
+        self.sepconv = SepConv(
+            channels, 7, neuron_cfg,
+            linear_dw_pw=linear_dw_pw) if sepconv else None
         self.conv1 = SpikeConvBN(
             nn.Conv2d(channels, mid, 3, padding=1, bias=bias),
             nn.BatchNorm2d(mid), neuron_cfg)
@@ -207,9 +225,19 @@ class SpikeLinearAttention(nn.Module):
         num_heads (int): Number of heads.
         scale (float): Scale of the attention product.
         neuron_cfg (dict): Config of the neurons.
+        attn_neuron_cfg (dict, optional): Config of the neuron after the
+            product, if it differs. Defaults to None (``neuron_cfg``).
     """
 
-    def __init__(self, q, k, v, proj, num_heads, scale, neuron_cfg):
+    def __init__(self,
+                 q,
+                 k,
+                 v,
+                 proj,
+                 num_heads,
+                 scale,
+                 neuron_cfg,
+                 attn_neuron_cfg=None):
         super().__init__()
         self.num_heads = num_heads
         self.scale = scale
@@ -220,7 +248,7 @@ class SpikeLinearAttention(nn.Module):
         self.q_neuron = build_neuron(neuron_cfg)
         self.k_neuron = build_neuron(neuron_cfg)
         self.v_neuron = build_neuron(neuron_cfg)
-        self.attn_neuron = build_neuron(neuron_cfg)
+        self.attn_neuron = build_neuron(attn_neuron_cfg or neuron_cfg)
         self.proj = proj
 
     def heads(self, x):
@@ -280,39 +308,103 @@ def large_attention(channels, num_heads, neuron_cfg, hidden_ratio=1.5):
         neuron_cfg=neuron_cfg)
 
 
-class TransformerBlock(nn.Module):
-    """Transformer block of the base family (stages 3 and 4).
+class RepConv(nn.Module):
+    """Meta-SpikeFormer's re-parameterisable projection.
 
-    ``x + SepConv(x)``, then ``x + Attention(x)``, then ``x + MLP(x)``.
+    conv1x1 (``C_in -> C_in``), BN, a one-pixel border filled with the
+    value the BN gives a zero input (so the border is what zero padding
+    before the BN would have given), depthwise 3x3 without padding,
+    conv1x1 (``C_in -> C_out``), BN. The border value is taken after the
+    BN has updated its running statistics, with its affine parameters
+    detached, as the reference computes it.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+    """
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, in_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.dwconv = nn.Conv2d(
+            in_channels, in_channels, 3, groups=in_channels, bias=False)
+        self.conv2 = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+
+    def _pad(self, x):
+        bn = self.bn1
+        value = (bn.bias.detach() - bn.running_mean * bn.weight.detach() /
+                 torch.sqrt(bn.running_var + bn.eps)).view(1, -1, 1)
+        x = F.pad(x, [1, 1, 1, 1])
+        x[:, :, 0, :] = value
+        x[:, :, -1, :] = value
+        x[:, :, :, 0] = value
+        x[:, :, :, -1] = value
+        return x
+
+    def forward(self, x):
+        x = self._pad(self.bn1(self.conv1(x)))
+        return self.bn2(self.conv2(self.dwconv(x)))
+
+
+def meta_attention(channels, num_heads, neuron_cfg, attn_neuron_cfg):
+    """Meta-SpikeFormer's attention: RepConv projections, scale 0.125."""
+
+    def rep_bn():
+        return SpikeConvBN(
+            RepConv(channels, channels), nn.BatchNorm2d(channels))
+
+    return SpikeLinearAttention(
+        q=rep_bn(),
+        k=rep_bn(),
+        v=rep_bn(),
+        proj=rep_bn(),
+        num_heads=num_heads,
+        scale=0.125,
+        neuron_cfg=neuron_cfg,
+        attn_neuron_cfg=attn_neuron_cfg)
+
+
+class TransformerBlock(nn.Module):
+    """Transformer block on NCHW (base family, Meta-SpikeFormer).
+
+    ``x + SepConv(x)`` (E-SpikeFormer only), then ``x + Attention(x)``,
+    then ``x + MLP(x)``.
 
     Args:
         channels (int): Input and output channels.
-        num_heads (int): Attention heads.
+        attention (SpikeLinearAttention): The attention.
         neuron_cfg (dict): Config of the neurons.
+        sepconv (bool): Whether the block starts with a SepConv residual.
+            Defaults to True.
         mlp_ratio (int): Hidden ratio of the MLP. Defaults to 4.
         drop_path_rate (float): Stochastic depth rate. Defaults to 0.
     """
 
     def __init__(self,
                  channels,
-                 num_heads,
+                 attention,
                  neuron_cfg,
+                 sepconv=True,
                  mlp_ratio=4,
                  drop_path_rate=0.):
         super().__init__()
-        self.sepconv = SepConv(channels, 3, neuron_cfg)
-        self.attn = base_attention(channels, num_heads, neuron_cfg)
+        self.sepconv = SepConv(channels, 3, neuron_cfg) if sepconv else None
+        self.attn = attention
         self.mlp = SpikeMLP(channels, channels * mlp_ratio, neuron_cfg)
         self.drop_path = _drop_path(drop_path_rate)
 
     def residual_norms(self):
         """The BN closing each residual branch."""
-        yield self.sepconv.pwconv2.bn
+        if self.sepconv is not None:
+            yield self.sepconv.pwconv2.bn
         yield self.attn.proj.bn
         yield self.mlp.fc2.bn
 
     def forward(self, x):
-        x = x + self.drop_path(self.sepconv(x))
+        if self.sepconv is not None:
+            x = x + self.drop_path(self.sepconv(x))
         x = x + self.drop_path(self.attn(x))
         tokens = x.flatten(2)
         tokens = tokens + self.drop_path(self.mlp(tokens))
