@@ -11,6 +11,7 @@ from mmengine.registry import DefaultScope
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
     glob.glob(osp.join(ROOT, 'configs/e_spikeformer/*.py')) +
+    glob.glob(osp.join(ROOT, 'configs/meta_spikeformer/*in1k.py')) +
     glob.glob(osp.join(ROOT, 'configs/demo/*cls*.py')))
 
 
@@ -18,7 +19,9 @@ def test_configs_are_found():
     names = {osp.basename(c) for c in CONFIGS}
     assert 'e-spikeformer-s_8xb256-lamb-200e_in1k.py' in names
     assert 'e-spikeformer-t_shapes-cls.py' in names
-    assert len(names) == 8
+    assert 'meta-spikeformer-55m-t1_8xb256-lamb-200e_in1k.py' in names
+    assert 'meta-spikeformer_t4_shapes-cls.py' in names
+    assert len(names) == 11
 
 
 @pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)

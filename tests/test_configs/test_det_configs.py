@@ -15,6 +15,7 @@ CONFIGS = sorted(
     glob.glob(osp.join(ROOT, 'configs/cascade_rcnn/*.py')) +
     glob.glob(osp.join(ROOT, 'configs/retinanet/*.py')) +
     glob.glob(osp.join(ROOT, 'configs/fcos/*.py')) +
+    glob.glob(osp.join(ROOT, 'configs/meta_spikeformer/*coco.py')) +
     glob.glob(osp.join(ROOT, 'configs/demo/*rcnn*.py')))
 
 
@@ -27,6 +28,7 @@ def test_configs_are_found():
         'retinanet_e-spikeformer-s_fpn_1x_coco.py',
         'fcos_e-spikeformer-s_fpn_1x_coco.py',
         'mask-rcnn_e-spikeformer-t_spike-fpn_shapes.py',
+        'mask-rcnn_meta-spikeformer-15m_spike-fpn_1x_coco.py',
     }
 
 

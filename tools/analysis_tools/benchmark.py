@@ -16,7 +16,9 @@ Variants (``naive`` and ``lif`` exist here only, as baselines):
 - ``naive``: attention that forms the N x N map, ``(q @ k^T) @ v``, as the
   reference code does.
 - ``lif``: every SFA neuron replaced by a binary multi-step LIF neuron run
-  for T = 4 time steps (Spike-driven Transformer V2 style), same widths.
+  for T = 4 time steps (Spike-driven Transformer V2's neuron), same widths.
+- ``meta``: Meta-SpikeFormer (V2) at T = 4 with the same stage widths as
+  the E-SpikeFormer preset (base family only).
 
 Examples::
 
@@ -36,14 +38,14 @@ import types
 
 import torch
 from mmengine.config import Config
-from torch import nn
 
 from sdt3_mm.analysis import fold_bn
-from sdt3_mm.models import ESpikeFormer, SFANeuron
+from sdt3_mm.models import (ESpikeFormer, MetaSpikeFormer, MultiStepLIFNeuron,
+                            SFANeuron)
 from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
 from sdt3_mm.registry import MODELS
 
-VARIANTS = ('ours', 'folded', 'naive', 'lif')
+VARIANTS = ('ours', 'folded', 'naive', 'lif', 'meta')
 LIF_STEPS = 4
 
 
@@ -52,44 +54,6 @@ def naive_attention_forward(self, x):
     q, k, v = (t.transpose(-2, -1) for t in self.heads(x))
     y = (q @ k.transpose(-2, -1)) @ v
     return self.output(y.transpose(-2, -1), x)
-
-
-class _HeavisideSurrogate(torch.autograd.Function):
-    """Binary spike with a sigmoid surrogate gradient (alpha = 4)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        x, = ctx.saved_tensors
-        sig = torch.sigmoid(4 * x)
-        return grad_output * 4 * sig * (1 - sig)
-
-
-class MultiStepLIF(nn.Module):
-    """Binary LIF neuron over ``steps`` time steps folded into the batch.
-
-    Decay ``tau = 2``, threshold 1, hard reset to 0 (detached), as in
-    Spike-driven Transformer V2. Benchmark baseline only.
-    """
-
-    def __init__(self, steps, tau=2.0, threshold=1.0):
-        super().__init__()
-        self.steps, self.tau, self.threshold = steps, tau, threshold
-
-    def forward(self, x):
-        inputs = x.reshape(self.steps, -1, *x.shape[1:])
-        potential = torch.zeros_like(inputs[0])
-        spikes = []
-        for step_input in inputs:
-            potential = potential + (step_input - potential) / self.tau
-            spike = _HeavisideSurrogate.apply(potential - self.threshold)
-            potential = potential * (1 - spike.detach())
-            spikes.append(spike)
-        return torch.stack(spikes).reshape(x.shape)
 
 
 def build_backbone(target, variant):
@@ -102,6 +66,12 @@ def build_backbone(target, variant):
         model = MODELS.build(cfg)
     else:
         model = ESpikeFormer(arch=target)
+    if variant == 'meta':
+        if model.arch_settings['family'] != 'base':
+            raise ValueError('the meta variant needs a base-family '
+                             'E-SpikeFormer (four stage widths)')
+        model = MetaSpikeFormer(
+            dict(model.arch_settings, family='meta'), T=LIF_STEPS)
     model.out_indices = tuple(range(model.num_taps))
     if variant == 'naive':
         for module in model.modules():
@@ -114,7 +84,7 @@ def build_backbone(target, variant):
         for name, module in list(model.named_modules()):
             for child_name, child in module.named_children():
                 if isinstance(child, SFANeuron):
-                    setattr(module, child_name, MultiStepLIF(LIF_STEPS))
+                    setattr(module, child_name, MultiStepLIFNeuron(LIF_STEPS))
     return model
 
 

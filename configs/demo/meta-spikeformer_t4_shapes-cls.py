@@ -1,0 +1,27 @@
+# Meta-SpikeFormer (V2) at T = 4 on the embedded shapes set, at the demo
+# E-SpikeFormer's widths (24/48/96/128): the same data, schedule and
+# augmentation as ./e-spikeformer-t_shapes-cls.py.
+#   python tools/train.py configs/demo/meta-spikeformer_t4_shapes-cls.py
+_base_ = './e-spikeformer-t_shapes-cls.py'
+
+T = 4
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='sdt3_mm.MetaSpikeFormer',
+        arch=dict(family='meta', embed_dims=[24, 48, 96, 128]),
+        T=T,
+        average_time=False,
+        zero_init_residual=True),
+    head=dict(
+        _delete_=True,
+        type='sdt3_mm.MetaSpikeClsHead',
+        num_classes=6,
+        in_channels=128,
+        T=T,
+        kd=False,
+        loss=dict(
+            type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
+        topk=(1, )))
+# Spike counting covers SFA neurons only.
+custom_hooks = []
