@@ -1,5 +1,5 @@
-"""A converted official checkpoint reproduces the reference's logits
-through MMPretrain's ImageClassifier."""
+"""Converted official checkpoints (E-SpikeFormer and Meta-SpikeFormer)
+reproduce the reference's logits through MMPretrain's ImageClassifier."""
 import os.path as osp
 import subprocess
 import sys
@@ -9,31 +9,54 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-FIXTURE = osp.join(ROOT, 'tests', 'data', 'e_spikeformer_s_official.pth')
+DATA = osp.join(ROOT, 'tests', 'data')
 
 
-def test_converted_checkpoint_eval_logits(official_fixture, tmp_path):
+def _converted_classifier(fixture, backbone, head, tmp_path):
     from mmpretrain.registry import MODELS
-    dst = str(tmp_path / 'e-spikeformer-s.pth')
+    dst = str(tmp_path / 'converted.pth')
     subprocess.run([
         sys.executable,
         osp.join(ROOT, 'tools/model_converters/sdt3_official_to_mm.py'),
-        FIXTURE, dst
+        osp.join(DATA, fixture), dst
     ],
                    check=True,
                    capture_output=True)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(
-            dict(
-                type='ImageClassifier',
-                backbone=dict(type='sdt3_mm.ESpikeFormer', arch='s'),
-                head=dict(
-                    type='sdt3_mm.SpikeClsHead',
-                    num_classes=1000,
-                    in_channels=192)))
+            dict(type='ImageClassifier', backbone=backbone, head=head))
     load_checkpoint(model, dst, map_location='cpu', strict=True)
-    model.eval()
+    return model.eval()
+
+
+def test_converted_checkpoint_eval_logits(official_fixture, tmp_path):
+    model = _converted_classifier(
+        'e_spikeformer_s_official.pth',
+        dict(type='sdt3_mm.ESpikeFormer', arch='s'),
+        dict(type='sdt3_mm.SpikeClsHead', num_classes=1000, in_channels=192),
+        tmp_path)
     with torch.no_grad():
         logits = model(official_fixture['input'], mode='tensor')
     diff = (logits - official_fixture['eval_logits']).abs().max()
     assert diff <= 1e-4
+
+
+def test_converted_meta_spikeformer_eval_logits(tmp_path):
+    reference = torch.load(
+        osp.join(DATA, 'meta_spikeformer_small_T4_official.pth'),
+        weights_only=True)
+    model = _converted_classifier(
+        'meta_spikeformer_small_T4_official.pth',
+        dict(
+            type='sdt3_mm.MetaSpikeFormer',
+            arch=dict(family='meta', embed_dims=[32, 64, 128, 160]),
+            T=4,
+            average_time=False),
+        dict(
+            type='sdt3_mm.MetaSpikeClsHead',
+            num_classes=10,
+            in_channels=160,
+            T=4), tmp_path)
+    with torch.no_grad():
+        logits = model(reference['input'], mode='tensor')
+    assert (logits - reference['eval_logits']).abs().max() <= 1e-4

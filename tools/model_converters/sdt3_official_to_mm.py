@@ -1,7 +1,9 @@
-"""Convert an official E-SpikeFormer checkpoint to an sdt3_mm checkpoint.
+"""Convert an official E-SpikeFormer or Meta-SpikeFormer (V2) checkpoint
+to an sdt3_mm checkpoint.
 
-The output holds ``state_dict`` with ``backbone.*`` (ESpikeFormer names)
-and ``head.*`` keys (``head.fc`` and, for the large family, ``head.fc_kd``),
+The output holds ``state_dict`` with ``backbone.*`` (ESpikeFormer /
+MetaSpikeFormer names) and ``head.*`` keys (``head.fc`` and, for the large
+family and V2, ``head.fc_kd``),
 and can be given to ``load_from``, ``tools/test.py`` or a backbone's
 ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
 
