@@ -4,4 +4,5 @@ from .dense_heads import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .roi_heads import *  # noqa: F401,F403
+from .selfsup import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403
