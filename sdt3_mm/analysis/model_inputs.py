@@ -33,7 +33,12 @@ def build_analysis_model(target, checkpoint=None, cfg_options=None):
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
         init_default_scope(cfg.get('default_scope', 'sdt3_mm'))
-        model = MODELS.build(cfg.model)
+        model_cfg = cfg.model.copy()
+        # As mmengine's Runner does: a top-level data_preprocessor applies
+        # unless the model names its own.
+        if cfg.get('data_preprocessor') is not None:
+            model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+        model = MODELS.build(model_cfg)
         if checkpoint is not None:
             load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
         return model.eval(), cfg

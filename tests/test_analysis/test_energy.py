@@ -73,3 +73,15 @@ def test_summary_needs_images():
         pass
     with pytest.raises(RuntimeError, match='no images were counted'):
         counter.summary()
+
+
+def test_analysis_model_takes_the_configs_data_preprocessor():
+    import os.path as osp
+
+    from sdt3_mm.analysis.model_inputs import build_analysis_model
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    model, _ = build_analysis_model(
+        osp.join(root, 'configs/demo/e-spikeformer-t_shapes-cls.py'))
+    # the demo normalises with mean 127.5 and std 64, as its Runner does
+    assert model.data_preprocessor.mean.flatten().tolist() == [127.5] * 3
+    assert model.data_preprocessor.std.flatten().tolist() == [64.] * 3
