@@ -10,6 +10,9 @@ _base_ = [
 ]
 custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
 
+# From ../spike_mae/spike-mae_e-spikeformer-83m_8xb256-200e_in1k.py
+pretrained = ('work_dirs/spike-mae_e-spikeformer-83m_8xb256-200e_in1k/'
+              'epoch_200.pth')
 model = dict(
     type='ImageClassifier',
     backbone=dict(
@@ -18,10 +21,10 @@ model = dict(
         D=4,
         drop_path_rate=0.1,
         layer_scale_init_value=1e-6,
-        # The encoder of the pretraining run; point it at yours.
+        # The pretraining run's last checkpoint; point it at yours.
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='checkpoints/spike-mae_e-spikeformer-83m_in1k.pth',
+            checkpoint=pretrained,
             prefix='backbone.')),
     head=dict(
         type='sdt3_mm.SpikeKDClsHead',

@@ -1,0 +1,69 @@
+# Spike-masked autoencoder pretraining of E-SpikeFormer 83M on ImageNet-1k
+# (Spike-driven Transformer V3): half of the 16 x 16 patches masked, the
+# encoder run sparsely (masked patches zero after every conv and BN, BN
+# statistics over visible positions), a light ViT decoder (256 wide, 4
+# layers, 4 heads, fixed 2-D sin-cos positions, learned mask token), MSE on
+# per-patch-normalised pixels of the masked patches. AdamW (0.9, 0.95),
+# wd 0.05, base lr 1.5e-4 per 256 images, 20 warm-up epochs then cosine,
+# 200 epochs, RandomResizedCrop 224 with scale 0.2-1. Fine-tune with
+# ../e_spikeformer/e-spikeformer-83m_spike-mae-pre_8xb128-coslr-100e_in1k.py.
+_base_ = [
+    'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
+
+model = dict(
+    type='sdt3_mm.SpikeMAE',
+    mask_ratio=0.5,
+    backbone=dict(type='sdt3_mm.ESpikeFormer', arch='83m', D=4),
+    neck=dict(
+        type='sdt3_mm.SpikeMAEDecoder',
+        in_channels=512,
+        embed_dims=256,
+        depth=4,
+        num_heads=4),
+    head=dict(
+        type='MAEPretrainHead',
+        norm_pix=True,
+        patch_size=16,
+        loss=dict(type='PixelReconstructionLoss', criterion='L2')))
+
+train_dataloader = dict(batch_size=256)
+
+# fp32: the SFA neuron rounds membrane potentials, and fp16 would move
+# them across rounding boundaries (--amp turns mixed precision on).
+optim_wrapper = dict(
+    optimizer=dict(
+        type='AdamW',
+        lr=1.5e-4 * 2048 / 256,
+        betas=(0.9, 0.95),
+        weight_decay=0.05),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0,
+        bias_decay_mult=0.0,
+        custom_keys=dict(mask_token=dict(decay_mult=0.))))
+
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=20,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=180,
+        by_epoch=True,
+        begin=20,
+        end=200,
+        convert_to_iter_based=True)
+]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=200)
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+randomness = dict(seed=0, diff_rank_seed=True)
+# The lr above is for 8 GPUs x 256 images; --auto-scale-lr rescales it.
+auto_scale_lr = dict(base_batch_size=2048)
