@@ -41,3 +41,25 @@ def test_config_pretraining_step(config):
     losses = model.train_step(data, optim_wrapper)
     assert torch.isfinite(losses['loss'])
     assert not torch.equal(model.neck.predict.weight, decoder)
+
+
+def test_fine_tuning_config_loads_the_pretraining_checkpoint(tmp_path):
+    from mmpretrain.registry import MODELS
+    pretrain = Config.fromfile(
+        osp.join(
+            ROOT, 'configs/spike_mae/spike-mae_e-spikeformer-83m_8xb256-200e_'
+            'in1k.py'))
+    finetune = Config.fromfile(
+        osp.join(
+            ROOT, 'configs/e_spikeformer/e-spikeformer-83m_spike-mae-pre_'
+            '8xb128-coslr-100e_in1k.py'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        mae = MODELS.build(pretrain.model)
+        checkpoint = str(tmp_path / 'epoch_200.pth')
+        torch.save(dict(state_dict=mae.state_dict()), checkpoint)
+        finetune.model.backbone.init_cfg.checkpoint = checkpoint
+        classifier = MODELS.build(finetune.model)
+    classifier.init_weights()
+    loaded = classifier.backbone.state_dict()
+    for key, value in mae.backbone.state_dict().items():
+        assert torch.equal(loaded[key], value), key
