@@ -6,10 +6,12 @@ Example::
     python tools/train.py configs/demo/e-spikeformer-t_shapes-cls.py
     python tools/train.py CONFIG --resume            # the latest checkpoint
     python tools/train.py CONFIG --resume PATH --amp --work-dir DIR
+    python tools/train.py CONFIG --compile           # torch.compile forward
 """
 import argparse
 import os.path as osp
 
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
@@ -30,6 +32,12 @@ def parse_args():
         '--auto-scale-lr',
         action='store_true',
         help='scale the learning rate by the actual total batch size')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='torch.compile the model\'s forward (in place: parameter '
+        'names and checkpoints are unchanged; the optimizer step stays '
+        'eager)')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -59,7 +67,15 @@ def main():
         cfg.auto_scale_lr.enable = True
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    Runner.from_cfg(cfg).train()
+    runner = Runner.from_cfg(cfg)
+    if args.compile:
+        # mmengine's own `compile=True` compiles train_step, optimizer step
+        # included, which dynamo in torch 2.13 fails to trace (AdamW's
+        # param groups); compiling the forward alone works.
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        model.compile()
+    runner.train()
 
 
 if __name__ == '__main__':

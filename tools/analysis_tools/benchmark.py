@@ -10,6 +10,8 @@ process of its own.
 Variants (``naive`` and ``lif`` exist here only, as baselines):
 
 - ``ours``: the backbone as shipped (attention as ``q @ (k^T @ v)``).
+- ``compiled``: ours under ``torch.compile`` (default inductor backend;
+  the warm-up run pays the compilation).
 - ``folded``: ours with every BN folded into its conv, as deployed
   (``sdt3_mm.analysis.fold_bn``); compare inference with ``--compare ours
   folded --modes infer``.
@@ -45,7 +47,7 @@ from sdt3_mm.models import (ESpikeFormer, MetaSpikeFormer, MultiStepLIFNeuron,
 from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
 from sdt3_mm.registry import MODELS
 
-VARIANTS = ('ours', 'folded', 'naive', 'lif', 'meta')
+VARIANTS = ('ours', 'compiled', 'folded', 'naive', 'lif', 'meta')
 LIF_STEPS = 4
 
 
@@ -78,6 +80,8 @@ def build_backbone(target, variant):
             if isinstance(module, SpikeLinearAttention):
                 module.forward = types.MethodType(naive_attention_forward,
                                                   module)
+    elif variant == 'compiled':
+        model = torch.compile(model)
     elif variant == 'folded':
         model = fold_bn(model)
     elif variant == 'lif':
