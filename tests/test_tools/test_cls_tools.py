@@ -130,3 +130,18 @@ def test_analysis_tools_name_a_missing_target(tool):
     assert result.returncode != 0
     assert 'configs/nope.py is neither a config file nor an ESpikeFormer ' \
         'preset' in result.stderr
+
+
+def test_verify_folded_preset_leaves_only_stem_and_scales(tmp_path):
+    out = run_tool([
+        osp.join(ROOT, 'tools/analysis_tools/verify_spike_driven.py'), 't',
+        '--fold-bn', '--num-images', '1', '--size', '32', '32', '--json',
+        str(tmp_path / 'verify.json')
+    ])
+    assert out.count('PASS') == 3
+    with open(tmp_path / 'verify.json') as f:
+        reasons = set(json.load(f)['non_additions'])
+    assert reasons == {
+        'reads real values (MAC)', 'attention scale x0.57735',
+        'attention scale x0.5'
+    }

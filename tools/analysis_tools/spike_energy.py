@@ -24,29 +24,20 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.config import DictAction
 
 import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
 from sdt3_mm.analysis import ENERGY_PRESETS, SpikeCounter, fold_bn
-from sdt3_mm.analysis.model_inputs import (analysis_batches,
+from sdt3_mm.analysis.model_inputs import (add_input_arguments,
+                                           add_model_arguments,
+                                           analysis_batches,
                                            build_analysis_model)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
         description='Firing rates and energy of a spiking model')
-    parser.add_argument(
-        'target', help='config file, or an ESpikeFormer preset (t, s, ...)')
-    parser.add_argument('checkpoint', nargs='?', help='checkpoint file')
-    parser.add_argument('--num-images', type=int, default=32)
-    parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument(
-        '--size',
-        type=int,
-        nargs=2,
-        default=[224, 224],
-        metavar=('H', 'W'),
-        help='image size for a preset')
+    add_model_arguments(parser)
+    add_input_arguments(parser, num_images=32, batch_size=8)
     parser.add_argument(
         '--energy',
         choices=sorted(ENERGY_PRESETS),
@@ -59,11 +50,6 @@ def parse_args():
         '--out-dir',
         help='where the JSON and the chart go (default: '
         'work_dirs/spike_energy/<config or preset name>)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
     return parser.parse_args()
 
 

@@ -20,28 +20,22 @@ import os.path as osp
 import mmcv
 import numpy as np
 import torch
-from mmengine.config import DictAction
 from mmengine.dataset import Compose
 from mmengine.registry import DATASETS
 
 import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
-from sdt3_mm.analysis.model_inputs import build_analysis_model
+from sdt3_mm.analysis.model_inputs import (add_model_arguments,
+                                           build_analysis_model)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
         description='Reconstructions of a spike-masked autoencoder')
-    parser.add_argument('config', help='SpikeMAE config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    add_model_arguments(parser, presets=False)
     parser.add_argument('--num-images', type=int, default=4)
     parser.add_argument('--seed', type=int, default=0, help='mask seed')
     parser.add_argument(
         '--out', default='work_dirs/spike_mae_reconstructions.png')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
     return parser.parse_args()
 
 
@@ -96,7 +90,7 @@ def reconstruct(model, images, seed):
 
 def main():
     args = parse_args()
-    model, cfg = build_analysis_model(args.config, args.checkpoint,
+    model, cfg = build_analysis_model(args.target, args.checkpoint,
                                       args.cfg_options)
     raw = load_images(cfg, args.num_images)
     images = model.data_preprocessor(

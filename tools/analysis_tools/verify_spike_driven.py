@@ -30,11 +30,12 @@ import sys
 from collections import defaultdict
 
 import torch
-from mmengine.config import DictAction
 
 import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
 from sdt3_mm.analysis import SpikeDriven, fold_bn
-from sdt3_mm.analysis.model_inputs import (analysis_batches,
+from sdt3_mm.analysis.model_inputs import (add_input_arguments,
+                                           add_model_arguments,
+                                           analysis_batches,
                                            build_analysis_model)
 from sdt3_mm.models import SFANeuron
 
@@ -42,13 +43,8 @@ from sdt3_mm.models import SFANeuron
 def parse_args():
     parser = argparse.ArgumentParser(
         description='Verify spike-driven execution against integers')
-    parser.add_argument(
-        'target', help='config file, or an ESpikeFormer preset (t, s, ...)')
-    parser.add_argument('checkpoint', nargs='?', help='checkpoint file')
-    parser.add_argument('--num-images', type=int, default=8)
-    parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument(
-        '--size', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'))
+    add_model_arguments(parser)
+    add_input_arguments(parser, num_images=8, batch_size=4)
     parser.add_argument(
         '--fold-bn',
         action='store_true',
@@ -57,11 +53,6 @@ def parse_args():
     parser.add_argument('--tol64', type=float, default=1e-9)
     parser.add_argument('--tol32', type=float, default=1e-5)
     parser.add_argument('--json', help='also write the results here')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
     return parser.parse_args()
 
 
