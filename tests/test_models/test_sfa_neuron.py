@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from sdt3_mm.models import SFANeuron
+from sdt3_mm.models.utils.spike_storage import compact_spike_storage
 
 
 def test_forward_quantises_clamps_and_normalises():
@@ -30,16 +31,26 @@ def test_straight_through_gradient_inside_bounds(bounds, expected_mask):
     assert torch.equal(x.grad, grad_out * torch.tensor(expected_mask) / 4)
 
 
-def test_backward_keeps_only_a_byte_mask():
-    neuron = SFANeuron()
-    x = torch.randn(64, 64, requires_grad=True)
+def _saved_for_backward(neuron, x):
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(
             lambda t: saved.append(t) or t, lambda t: t):
-        neuron(x * 2)
-    assert len(saved) == 1
-    assert saved[0].dtype == torch.bool
-    assert saved[0].element_size() == 1
+        neuron(x * 1)
+    return saved
+
+
+def test_backward_keeps_one_byte_per_element():
+    neuron = SFANeuron()
+    x = torch.tensor([-0.5, 0.0, 1.3, 3.9, 4.0, 4.5], requires_grad=True)
+    mask, = _saved_for_backward(neuron, x)
+    assert mask.dtype == torch.bool
+    assert mask.tolist() == [False, True, True, True, True, False]
+    # Where layers save spikes as codes, the neuron saves the code: the
+    # count in the low bits, the gradient mask in the top bit.
+    with compact_spike_storage():
+        code, = _saved_for_backward(neuron, x)
+    assert code.dtype == torch.uint8
+    assert code.tolist() == [0, 128, 129, 132, 132, 4]
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
@@ -70,8 +81,9 @@ def test_eval_without_grad_builds_no_graph():
 
 
 @pytest.mark.parametrize('kwargs,message', [
-    (dict(D=0), 'D must be a positive integer'),
-    (dict(D=2.5), 'D must be a positive integer'),
+    (dict(D=0), 'D must be an integer in 1..127'),
+    (dict(D=2.5), 'D must be an integer in 1..127'),
+    (dict(D=128), 'D must be an integer in 1..127'),
     (dict(rounding='stochastic'), 'rounding must be one of'),
     (dict(bounds='half'), 'bounds must be one of'),
     (dict(norm=0), 'norm must be positive'),

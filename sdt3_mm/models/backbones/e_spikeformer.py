@@ -12,6 +12,7 @@ from ..utils.pretrained import load_pretrained_backbone
 from ..utils.spike_layers import (ConvBlock, LargeTransformerBlock,
                                   SpikeConvBN, TransformerBlock,
                                   base_attention)
+from ..utils.spike_storage import compact_spike_storage
 
 # The neurons of each family, as the released checkpoints were trained.
 _FAMILY_NEURON = {
@@ -316,11 +317,12 @@ class ESpikeFormer(BaseModule):
 
     def _forward_taps(self, x):
         outs = []
-        # Stages after the last requested tap would only cost time.
-        for i in range(max(self.out_indices) + 1):
-            x = self.stages[i](self.downsample_layers[i](x))
-            if i in self.out_indices:
-                outs.append(x)
+        with compact_spike_storage():
+            # Stages after the last requested tap would only cost time.
+            for i in range(max(self.out_indices) + 1):
+                x = self.stages[i](self.downsample_layers[i](x))
+                if i in self.out_indices:
+                    outs.append(x)
         return tuple(outs)
 
     def forward(self, x):

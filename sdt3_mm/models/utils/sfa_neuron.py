@@ -3,39 +3,60 @@ import torch
 from torch import nn
 
 from sdt3_mm.registry import MODELS
+from .spike_storage import (LEVEL_BITS, MASK_BIT, MASK_SHIFT, register_spikes,
+                            storing_spikes)
 
 _ROUNDING = ('half_even', 'half_up')
 _BOUNDS = ('closed', 'open')
 
 
-def _quantise(x, max_level, rounding):
-    x = torch.clamp(x, 0, max_level)
+def _round_(x, rounding):
     if rounding == 'half_even':
-        return torch.round(x)
-    return torch.floor(x + 0.5)
+        return x.round_()
+    return x.add_(0.5).floor_()
+
+
+def _quantise(x, max_level, rounding):
+    """``round(clamp(x, 0, max_level))``, as a new tensor."""
+    return _round_(torch.clamp(x, 0, max_level), rounding)
 
 
 class _SFAFunction(torch.autograd.Function):
     """Integer firing with a straight-through gradient inside the bounds.
 
-    Only a boolean mask (one byte per element) is saved for backward, so
-    the float membrane potential is freed as soon as the forward ends.
+    Returns the spikes and what is saved for backward, one byte per
+    element: the boolean gradient mask, or with ``encode`` the spike code
+    (uint8: the count in the low bits, the mask in :data:`MASK_BIT`), which
+    a layer reading the spikes can save in their place (see
+    :mod:`.spike_storage`). The float membrane potential is freed as soon
+    as the forward ends.
     """
 
     @staticmethod
-    def forward(ctx, x, max_level, norm, rounding, closed):
+    def forward(ctx, x, max_level, norm, rounding, closed, encode):
+        level = torch.clamp(x, 0, max_level)
         if closed:
-            mask = (x >= 0) & (x <= max_level)
+            inside = level == x
         else:
-            mask = (x > 0) & (x < max_level)
-        ctx.save_for_backward(mask)
+            inside = (x > 0) & (x < max_level)
+        _round_(level, rounding)
+        if encode:
+            saved = level.to(torch.uint8)
+            saved.add_(inside.view(torch.uint8).mul_(MASK_BIT))
+        else:
+            saved = inside
+        ctx.save_for_backward(saved)
+        ctx.mark_non_differentiable(saved)
         ctx.norm = norm
-        return _quantise(x, max_level, rounding) / norm
+        return level.div_(norm), saved
 
     @staticmethod
-    def backward(ctx, grad_output):
-        mask, = ctx.saved_tensors
-        return grad_output * mask / ctx.norm, None, None, None, None
+    def backward(ctx, grad_output, grad_saved):
+        inside, = ctx.saved_tensors
+        if inside.dtype == torch.uint8:
+            inside = inside >> MASK_SHIFT
+        return ((grad_output * inside).div_(ctx.norm), None, None, None, None,
+                None)
 
 
 @MODELS.register_module()
@@ -66,9 +87,10 @@ class SFANeuron(nn.Module):
 
     def __init__(self, D=4, norm=None, rounding='half_even', bounds='closed'):
         super().__init__()
-        if int(D) != D or D < 1:
-            raise ValueError(f'SFANeuron: D must be a positive integer, '
-                             f'got {D!r}')
+        if int(D) != D or not 1 <= D <= LEVEL_BITS:
+            raise ValueError(f'SFANeuron: D must be an integer in '
+                             f'1..{LEVEL_BITS} (a spike count and its '
+                             f'gradient mask share one byte), got {D!r}')
         if rounding not in _ROUNDING:
             raise ValueError(f'SFANeuron: rounding must be one of '
                              f'{_ROUNDING}, got {rounding!r}')
@@ -84,9 +106,15 @@ class SFANeuron(nn.Module):
 
     def forward(self, x):
         if torch.is_grad_enabled() and x.requires_grad:
-            return _SFAFunction.apply(x, self.D, self.norm, self.rounding,
-                                      self.bounds == 'closed')
-        return _quantise(x, self.D, self.rounding) / self.norm
+            encode = storing_spikes()
+            spikes, saved = _SFAFunction.apply(x, self.D, self.norm,
+                                               self.rounding,
+                                               self.bounds == 'closed',
+                                               encode)
+            if encode:
+                register_spikes(spikes, saved, self.norm)
+            return spikes
+        return _quantise(x, self.D, self.rounding).div_(self.norm)
 
     def extra_repr(self):
         return (f'D={self.D}, norm={self.norm:g}, rounding={self.rounding}, '
