@@ -37,17 +37,30 @@ def test_lif_and_meta_baselines_run_lif_neurons_for_four_steps():
     assert meta.stage_channels == ESpikeFormer('t').stage_channels
 
 
-def test_compare_prints_ratios():
-    result = subprocess.run([
+def _run_tool(*args):
+    return subprocess.run([
         sys.executable, TOOL, 't', '--size', '32', '32', '--batch', '1',
-        '--compare', 'ours', 'naive', '--warmup', '0', '--repeats', '1'
+        '--warmup', '0', '--repeats', '1', *args
     ],
-                            capture_output=True,
-                            text=True,
-                            cwd=ROOT)
+                          capture_output=True,
+                          text=True,
+                          cwd=ROOT)
+
+
+def test_compare_prints_ratios():
+    result = _run_tool('--compare', 'ours', 'naive')
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'train time: naive / ours =' in result.stdout
     assert 'step_gib: naive / ours =' in result.stdout
+
+
+def test_variants_name_their_precision():
+    result = _run_tool('--compare', 'ours', 'ours:bf16', '--modes', 'infer')
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'infer time: ours:bf16 / ours =' in result.stdout
+    result = _run_tool('--variant', 'ours:int4')
+    assert result.returncode == 2
+    assert "'ours:int4': expected one of ours," in result.stderr
 
 
 def test_folded_variant_has_no_norms_left():

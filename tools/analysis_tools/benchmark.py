@@ -22,11 +22,16 @@ Variants (``naive`` and ``lif`` exist here only, as baselines):
 - ``meta``: Meta-SpikeFormer (V2) at T = 4 with the same stage widths as
   the E-SpikeFormer preset (base family only).
 
+A variant may name its precision, ``ours:bf16`` or ``ours:fp16`` (autocast),
+so that ``--compare ours ours:bf16`` measures mixed precision against fp32;
+``--amp`` sets the precision of variants that do not name one.
+
 Examples::
 
     python tools/analysis_tools/benchmark.py l --size 224 224 --batch 8
     python tools/analysis_tools/benchmark.py l --size 800 1333 --batch 1 \
         --compare ours naive
+    python tools/analysis_tools/benchmark.py s --compare ours ours:bf16
     python tools/analysis_tools/benchmark.py CONFIG --amp bf16 --device cuda
 """
 import argparse
@@ -48,7 +53,18 @@ from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
 from sdt3_mm.registry import MODELS
 
 VARIANTS = ('ours', 'compiled', 'folded', 'naive', 'lif', 'meta')
+PRECISIONS = dict(bf16=torch.bfloat16, fp16=torch.float16)
 LIF_STEPS = 4
+
+
+def variant_spec(spec):
+    """Validate ``NAME`` or ``NAME:PRECISION`` (argparse type)."""
+    name, _, precision = spec.partition(':')
+    if name not in VARIANTS or (precision and precision not in PRECISIONS):
+        raise argparse.ArgumentTypeError(
+            f'{spec!r}: expected one of {", ".join(VARIANTS)}, optionally '
+            f'followed by :{" or :".join(PRECISIONS)}')
+    return spec
 
 
 def naive_attention_forward(self, x):
@@ -98,13 +114,14 @@ class Bench:
     def __init__(self, target, variant, size, batch, device, amp):
         torch.manual_seed(0)
         self.variant, self.batch, self.device = variant, batch, device
+        variant, _, precision = variant.partition(':')
         self.model = build_backbone(target, variant).to(device)
         # The LIF baseline runs T time steps: the batch carries T copies.
         steps = LIF_STEPS if variant == 'lif' else 1
         self.inputs = torch.randn(
             batch, 3, *size, device=device).repeat(steps, 1, 1, 1)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
-        self.dtype = dict(bf16=torch.bfloat16, fp16=torch.float16).get(amp)
+        self.dtype = PRECISIONS.get(precision or amp)
 
     def _forward(self):
         with torch.autocast(
@@ -226,10 +243,10 @@ def parse_args():
     parser.add_argument(
         '--size', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'))
     parser.add_argument('--batch', type=int, default=8)
-    parser.add_argument('--variant', choices=VARIANTS, default='ours')
+    parser.add_argument('--variant', type=variant_spec, default='ours')
     parser.add_argument(
         '--compare',
-        choices=VARIANTS,
+        type=variant_spec,
         nargs=2,
         metavar=('A', 'B'),
         help='measure two variants and print B / A ratios')
@@ -240,7 +257,10 @@ def parse_args():
         default=['train', 'infer'])
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--amp', choices=['bf16', 'fp16'])
+    parser.add_argument(
+        '--amp',
+        choices=list(PRECISIONS),
+        help='autocast precision of variants that do not name one')
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--json', help='also write the results here')
@@ -259,7 +279,7 @@ def main():
     results = benchmark(args, variants, device)
     print(f'{args.target} {args.size[0]}x{args.size[1]} batch {args.batch} '
           f'on {device} ({torch.get_num_threads()} threads), '
-          f'{args.amp or "fp32"}, median of {args.repeats} '
+          f'{args.amp or "fp32"} unless named, median of {args.repeats} '
           f'[min-max]')
     for result in results:
         for mode in args.modes:
