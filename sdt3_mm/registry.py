@@ -8,6 +8,7 @@ lookup of the ``sdt3_mm`` scope, and the registry imports its ``locations``.
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import DefaultScope, Registry
 
 MODELS = Registry(
@@ -23,6 +24,11 @@ DATASETS = Registry(
 HOOKS = Registry(
     'hook',
     parent=MMENGINE_HOOKS,
+    scope='sdt3_mm',
+    locations=['sdt3_mm.engine'])
+OPTIM_WRAPPERS = Registry(
+    'optim_wrapper',
+    parent=MMENGINE_OPTIM_WRAPPERS,
     scope='sdt3_mm',
     locations=['sdt3_mm.engine'])
 

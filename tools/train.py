@@ -6,6 +6,7 @@ Example::
     python tools/train.py configs/demo/e-spikeformer-t_shapes-cls.py
     python tools/train.py CONFIG --resume            # the latest checkpoint
     python tools/train.py CONFIG --resume PATH --amp --work-dir DIR
+    python tools/train.py CONFIG --amp --amp-dtype bf16   # GPU or CPU
     python tools/train.py CONFIG --compile           # torch.compile forward
 """
 import argparse
@@ -15,7 +16,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
-from sdt3_mm.utils import add_common_arguments, load_config
+from sdt3_mm.utils import (add_common_arguments, load_config,
+                           use_mixed_precision)
 
 
 def parse_args():
@@ -33,6 +35,11 @@ def parse_args():
         action='store_true',
         help='scale the learning rate by the actual total batch size')
     parser.add_argument(
+        '--amp-dtype',
+        choices=['fp16', 'bf16'],
+        help='with --amp: fp16 (loss-scaled, GPU only; the default on a GPU) '
+        'or bf16 (any device; the default on CPU)')
+    parser.add_argument(
         '--compile',
         action='store_true',
         help='torch.compile the model\'s forward (in place: parameter '
@@ -49,8 +56,9 @@ def main():
     args = parse_args()
     cfg = load_config(args)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        use_mixed_precision(cfg, args.amp_dtype)
+    elif args.amp_dtype:
+        raise ValueError('--amp-dtype is given without --amp')
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

@@ -109,8 +109,7 @@ class SFANeuron(nn.Module):
             encode = storing_spikes()
             spikes, saved = _SFAFunction.apply(x, self.D, self.norm,
                                                self.rounding,
-                                               self.bounds == 'closed',
-                                               encode)
+                                               self.bounds == 'closed', encode)
             if encode:
                 register_spikes(spikes, saved, self.norm)
             return spikes
