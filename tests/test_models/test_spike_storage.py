@@ -65,3 +65,26 @@ def test_backbone_gradients_are_bit_identical(arch):
              if q.grad is not None]
     assert len(grads) > 50
     assert all(torch.equal(a, b) for a, b in grads)
+
+
+def test_spike_fpn_gradients_are_bit_identical():
+    from mmdet.models.necks import FPN
+
+    from sdt3_mm.models import SpikeFPN
+    torch.manual_seed(0)
+    neck = SpikeFPN([16, 32, 32], 16, 4, in_strides=[4, 8, 8]).train()
+    plain = copy.deepcopy(neck)
+    inputs = [
+        torch.randn(2, c, s, s, requires_grad=True)
+        for c, s in ((16, 16), (32, 8), (32, 8))
+    ]
+    sum(out.square().mean() for out in neck(inputs)).backward()
+    grads = [x.grad.clone() for x in inputs]
+    for x in inputs:
+        x.grad = None
+    # FPN.forward runs the same layers without compact spike storage.
+    sum(out.square().mean() for out in FPN.forward(plain, inputs)).backward()
+    assert all(torch.equal(g, x.grad) for g, x in zip(grads, inputs))
+    assert all(
+        torch.equal(p.grad, q.grad)
+        for p, q in zip(neck.parameters(), plain.parameters()))
