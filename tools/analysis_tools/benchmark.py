@@ -12,6 +12,7 @@ Variants (``naive`` and ``lif`` exist here only, as baselines):
 - ``ours``: the backbone as shipped (attention as ``q @ (k^T @ v)``).
 - ``compiled``: ours under ``torch.compile`` (default inductor backend;
   the warm-up run pays the compilation).
+- ``cp``: ours with ``with_cp=True`` (activation checkpointing per block).
 - ``folded``: ours with every BN folded into its conv, as deployed
   (``sdt3_mm.analysis.fold_bn``); compare inference with ``--compare ours
   folded --modes infer``.
@@ -52,7 +53,7 @@ from sdt3_mm.models import (ESpikeFormer, MetaSpikeFormer, MultiStepLIFNeuron,
 from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
 from sdt3_mm.registry import MODELS
 
-VARIANTS = ('ours', 'compiled', 'folded', 'naive', 'lif', 'meta')
+VARIANTS = ('ours', 'compiled', 'cp', 'folded', 'naive', 'lif', 'meta')
 PRECISIONS = dict(bf16=torch.bfloat16, fp16=torch.float16)
 LIF_STEPS = 4
 
@@ -98,6 +99,8 @@ def build_backbone(target, variant):
                                                   module)
     elif variant == 'compiled':
         model = torch.compile(model)
+    elif variant == 'cp':
+        model.with_cp = True
     elif variant == 'folded':
         model = fold_bn(model)
     elif variant == 'lif':

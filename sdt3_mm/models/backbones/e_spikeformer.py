@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from sdt3_mm.registry import MODELS
+from ..utils.block_checkpoint import checkpoint_block
 from ..utils.pretrained import load_pretrained_backbone
 from ..utils.spike_layers import (ConvBlock, LargeTransformerBlock,
                                   SpikeConvBN, TransformerBlock,
@@ -72,10 +73,17 @@ class ESpikeFormer(BaseModule):
             identity, as MMPretrain's ResNet does. The reference keeps
             PyTorch's defaults (False); from scratch on small data the
             zero start trains much faster. Defaults to False.
+        with_cp (bool): Keep only each block's input for backward and run
+            the block again there (activation checkpointing): much less
+            memory, about a third more time per step; BN running
+            statistics are updated once, as without it. Defaults to False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...,
             prefix=...)`` loads our checkpoints or the official ones (flat,
             under ``'model'`` or ``'state_dict'``), converting official names
             on the fly; missing or unexpected keys raise an error.
+        neuron_cfg (dict, optional): The neurons, in place of the family's
+            SFA neuron (MetaSpikeFormer puts multi-step LIF neurons here).
+            Defaults to None.
     """
 
     arch_zoo = {
@@ -115,6 +123,7 @@ class ESpikeFormer(BaseModule):
                  drop_path_rate=0.,
                  layer_scale_init_value=1e-6,
                  zero_init_residual=False,
+                 with_cp=False,
                  init_cfg=None,
                  neuron_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -146,6 +155,7 @@ class ESpikeFormer(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
+        self.with_cp = with_cp
 
         block_rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.downsample_layers = nn.ModuleList()
@@ -320,7 +330,12 @@ class ESpikeFormer(BaseModule):
         with compact_spike_storage():
             # Stages after the last requested tap would only cost time.
             for i in range(max(self.out_indices) + 1):
-                x = self.stages[i](self.downsample_layers[i](x))
+                x = self.downsample_layers[i](x)
+                for block in self.stages[i]:
+                    if self.with_cp and x.requires_grad:
+                        x = checkpoint_block(block, x)
+                    else:
+                        x = block(x)
                 if i in self.out_indices:
                     outs.append(x)
         return tuple(outs)

@@ -74,6 +74,18 @@ def _unpack(saved):
 
 
 @contextmanager
+def spike_storage_paused():
+    """Inside, neurons save plain masks and register nothing: for code whose
+    saved tensors another saved-tensor hook handles (checkpointing)."""
+    global _depth
+    depth, _depth = _depth, 0
+    try:
+        yield
+    finally:
+        _depth = depth
+
+
+@contextmanager
 def compact_spike_storage():
     """Save the spikes read by layers in this context as one-byte codes.
 
