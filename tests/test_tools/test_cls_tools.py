@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from tool_runner import ROOT, run_tool
 
 CONFIG = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')
@@ -145,3 +146,16 @@ def test_verify_folded_preset_leaves_only_stem_and_scales(tmp_path):
         'reads real values (MAC)', 'attention scale x0.57735',
         'attention scale x0.5'
     }
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason='--amp means fp16 on a GPU')
+def test_train_with_amp_on_cpu_runs_in_bf16(trained, tmp_path):
+    _, data_root, _ = trained
+    log = run_tool([
+        osp.join(ROOT, 'tools/train.py'), CONFIG, '--amp', '--work-dir',
+        str(tmp_path), '--cfg-options'
+    ] + _small_set(data_root)[:-3] + ['train_cfg.max_epochs=1'], ROOT)
+    assert "type='sdt3_mm.BF16OptimWrapper'" in log
+    assert 'accuracy/top1' in log
+    assert osp.isfile(osp.join(str(tmp_path), 'epoch_1.pth'))
