@@ -159,3 +159,17 @@ def test_train_with_amp_on_cpu_runs_in_bf16(trained, tmp_path):
     assert "type='sdt3_mm.BF16OptimWrapper'" in log
     assert 'accuracy/top1' in log
     assert osp.isfile(osp.join(str(tmp_path), 'epoch_1.pth'))
+
+
+def test_amp_dtype_without_amp_is_refused(tmp_path):
+    result = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools/train.py'), CONFIG, '--amp-dtype', 'bf16',
+        '--work-dir',
+        str(tmp_path)
+    ],
+                            capture_output=True,
+                            text=True,
+                            cwd=ROOT)
+    assert result.returncode != 0
+    assert '--amp-dtype is given without --amp' in result.stderr

@@ -74,8 +74,9 @@ class ESpikeFormer(BaseModule):
             PyTorch's defaults (False); from scratch on small data the
             zero start trains much faster. Defaults to False.
         with_cp (bool): Keep only each block's input for backward and run
-            the block again there (activation checkpointing): much less
-            memory, about a third more time per step; BN running
+            the block again there (activation checkpointing): on CPU about
+            20% less train-step memory for about 27% more time (the largest
+            block still holds its activations while rerun); BN running
             statistics are updated once, as without it. Defaults to False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...,
             prefix=...)`` loads our checkpoints or the official ones (flat,
