@@ -46,8 +46,14 @@ if ! step_done mmcv; then
         log "GPU visible: building mmcv 2.1.0 with CUDA ops (this takes a while)"
         FORCE_CUDA=1 MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation --no-cache-dir "mmcv==2.1.0" "numpy<2"
     else
+        # A wheel built on this kind of machine may lie in ../shared/wheels;
+        # pip prefers it to the source build, and without it builds as before.
+        FIND_LINKS=()
+        if [ -d "$ROOT/../shared/wheels" ]; then
+            FIND_LINKS=(--find-links "$ROOT/../shared/wheels")
+        fi
         log "building mmcv 2.1.0 (CPU ops; about 12 minutes on 2 cores, cached by pip afterwards)"
-        MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation "mmcv==2.1.0" "numpy<2"
+        MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation "${FIND_LINKS[@]}" "mmcv==2.1.0" "numpy<2"
     fi
     mark_done mmcv
 fi
