@@ -66,3 +66,20 @@ def test_batch_must_hold_t_steps():
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MultiStepLIFNeuron(**kwargs)
+
+
+def test_training_and_evaluation_paths_agree():
+    """Training (one autograd function, codes) and evaluation (plain
+    tensor operations per step) give the same spikes and gradients."""
+    torch.manual_seed(0)
+    neuron = MultiStepLIFNeuron(T=4)
+    x = torch.randn(4 * 3, 5, 7) * 2
+    grad_out = torch.randn_like(x)
+    results = []
+    for training in (True, False):
+        xi = x.clone().requires_grad_()
+        spikes = neuron.train(training)(xi)
+        spikes.backward(grad_out)
+        results.append((spikes, xi.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])

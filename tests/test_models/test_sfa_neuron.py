@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sdt3_mm.models import SFANeuron
-from sdt3_mm.models.utils.spike_storage import compact_spike_storage
+from sdt3_mm.models.utils.spiking_neuron import SpikeCode
 
 
 def test_forward_quantises_clamps_and_normalises():
@@ -19,12 +19,14 @@ def test_half_up_rounding_and_raw_integer_output():
     assert torch.equal(neuron(x), torch.tensor([1.0, 2.0, 3.0, 8.0, 8.0]))
 
 
+@pytest.mark.parametrize('training', [True, False])
 @pytest.mark.parametrize('bounds,expected_mask', [
     ('closed', [0, 1, 1, 1, 1, 0]),
     ('open', [0, 0, 1, 1, 0, 0]),
 ])
-def test_straight_through_gradient_inside_bounds(bounds, expected_mask):
-    neuron = SFANeuron(D=4, bounds=bounds)
+def test_straight_through_gradient_inside_bounds(bounds, expected_mask,
+                                                 training):
+    neuron = SFANeuron(D=4, bounds=bounds).train(training)
     x = torch.tensor([-0.5, 0.0, 1.3, 3.9, 4.0, 4.5], requires_grad=True)
     grad_out = torch.arange(1.0, 7.0)
     neuron(x).backward(grad_out)
@@ -39,18 +41,38 @@ def _saved_for_backward(neuron, x):
     return saved
 
 
-def test_backward_keeps_one_byte_per_element():
+def test_training_backward_keeps_one_byte_per_element():
     neuron = SFANeuron()
     x = torch.tensor([-0.5, 0.0, 1.3, 3.9, 4.0, 4.5], requires_grad=True)
-    mask, = _saved_for_backward(neuron, x)
-    assert mask.dtype == torch.bool
-    assert mask.tolist() == [False, True, True, True, True, False]
-    # Where layers save spikes as codes, the neuron saves the code: the
-    # count in the low bits, the gradient mask in the top bit.
-    with compact_spike_storage():
-        code, = _saved_for_backward(neuron, x)
+    # The spike code: the count in the low bits, the gradient mask in the
+    # top bit; the layer after the neuron gets the same code.
+    code, = _saved_for_backward(neuron, x)
     assert code.dtype == torch.uint8
     assert code.tolist() == [0, 128, 129, 132, 132, 4]
+    spikes, handed = neuron.fire(x)
+    assert torch.equal(handed.data, code)
+    assert torch.equal(SpikeCode(code, 4.).decode(torch.float32), spikes)
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(),
+    dict(D=8, norm=1, rounding='half_up', bounds='open'),
+])
+def test_training_and_evaluation_paths_agree(kwargs):
+    """Training (autograd function, codes) and evaluation (plain tensor
+    operations) give the same values, bit for bit, and gradients."""
+    torch.manual_seed(0)
+    neuron = SFANeuron(**kwargs)
+    x = torch.cat([torch.randn(1000) * 4, torch.arange(-1, 10, 0.25)])
+    grad_out = torch.randn_like(x)
+    results = []
+    for training in (True, False):
+        xi = x.clone().requires_grad_()
+        out = neuron.train(training)(xi)
+        out.backward(grad_out)
+        results.append((out, xi.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])

@@ -18,8 +18,9 @@ Variants (``naive`` and ``lif`` exist here only, as baselines):
   folded --modes infer``.
 - ``naive``: attention that forms the N x N map, ``(q @ k^T) @ v``, as the
   reference code does.
-- ``lif``: every SFA neuron replaced by a binary multi-step LIF neuron run
-  for T = 4 time steps (Spike-driven Transformer V2's neuron), same widths.
+- ``lif``: the same E-SpikeFormer with binary multi-step LIF neurons run
+  for T = 4 time steps (Spike-driven Transformer V2's neuron) in place of
+  its SFA neurons, the image repeated over the steps.
 - ``meta``: Meta-SpikeFormer (V2) at T = 4 with the same stage widths as
   the E-SpikeFormer preset (base family only).
 
@@ -42,15 +43,14 @@ import statistics
 import subprocess
 import sys
 import time
-import types
 
 import torch
 from mmengine.config import Config
+from torch import nn
 
 from sdt3_mm.analysis import fold_bn
-from sdt3_mm.models import (ESpikeFormer, MetaSpikeFormer, MultiStepLIFNeuron,
-                            SFANeuron)
-from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
+from sdt3_mm.models import MetaSpikeFormer
+from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
 from sdt3_mm.registry import MODELS
 
 VARIANTS = ('ours', 'compiled', 'cp', 'folded', 'naive', 'lif', 'meta')
@@ -68,11 +68,13 @@ def variant_spec(spec):
     return spec
 
 
-def naive_attention_forward(self, x):
-    """``SpikeLinearAttention.forward`` with the N x N attention map."""
-    q, k, v = (t.transpose(-2, -1) for t in self.heads(x))
-    y = (q @ k.transpose(-2, -1)) @ v
-    return self.output(y.transpose(-2, -1), x)
+class QuadraticAttentionProduct(nn.Module):
+    """The attention products in the reference's order, ``(q k^T) v`` on
+    token-major heads: the N x N map is formed (same values)."""
+
+    def forward(self, q, k, v, *codes):
+        q, k, v = (t.transpose(-2, -1) for t in (q, k, v))
+        return ((q @ k.transpose(-2, -1)) @ v).transpose(-2, -1)
 
 
 def build_backbone(target, variant):
@@ -82,9 +84,13 @@ def build_backbone(target, variant):
         cfg = Config.fromfile(target).model.backbone
         cfg.pop('init_cfg', None)
         cfg.type = cfg.type.split('.')[-1]
-        model = MODELS.build(cfg)
     else:
-        model = ESpikeFormer(arch=target)
+        cfg = dict(type='ESpikeFormer', arch=target)
+    if variant == 'lif':
+        cfg.update(
+            neuron_cfg=dict(type='MultiStepLIFNeuron', T=LIF_STEPS),
+            time_steps=LIF_STEPS)
+    model = MODELS.build(cfg)
     if variant == 'meta':
         if model.arch_settings['family'] != 'base':
             raise ValueError('the meta variant needs a base-family '
@@ -94,20 +100,15 @@ def build_backbone(target, variant):
     model.out_indices = tuple(range(model.num_taps))
     if variant == 'naive':
         for module in model.modules():
-            if isinstance(module, SpikeLinearAttention):
-                module.forward = types.MethodType(naive_attention_forward,
-                                                  module)
+            for name, child in module.named_children():
+                if isinstance(child, LinearAttentionProduct):
+                    setattr(module, name, QuadraticAttentionProduct())
     elif variant == 'compiled':
         model = torch.compile(model)
     elif variant == 'cp':
         model.with_cp = True
     elif variant == 'folded':
         model = fold_bn(model)
-    elif variant == 'lif':
-        for name, module in list(model.named_modules()):
-            for child_name, child in module.named_children():
-                if isinstance(child, SFANeuron):
-                    setattr(module, child_name, MultiStepLIFNeuron(LIF_STEPS))
     return model
 
 
@@ -119,10 +120,7 @@ class Bench:
         self.variant, self.batch, self.device = variant, batch, device
         variant, _, precision = variant.partition(':')
         self.model = build_backbone(target, variant).to(device)
-        # The LIF baseline runs T time steps: the batch carries T copies.
-        steps = LIF_STEPS if variant == 'lif' else 1
-        self.inputs = torch.randn(
-            batch, 3, *size, device=device).repeat(steps, 1, 1, 1)
+        self.inputs = torch.randn(batch, 3, *size, device=device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
         self.dtype = PRECISIONS.get(precision or amp)
 

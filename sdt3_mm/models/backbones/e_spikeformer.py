@@ -3,17 +3,17 @@ import copy
 import math
 
 import torch
-from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from sdt3_mm.registry import MODELS
 from ..utils.block_checkpoint import checkpoint_block
 from ..utils.pretrained import load_pretrained_backbone
+from ..utils.spike_code_ops import SpikeConv2d
 from ..utils.spike_layers import (ConvBlock, LargeTransformerBlock,
                                   SpikeConvBN, TransformerBlock,
-                                  base_attention)
-from ..utils.spike_storage import compact_spike_storage
+                                  base_attention, large_attention)
+from .spiking_backbone import SpikingBackbone
 
 # The neurons of each family, as the released checkpoints were trained.
 _FAMILY_NEURON = {
@@ -22,9 +22,23 @@ _FAMILY_NEURON = {
 }
 
 
+# The attention settings each family may change (attn_cfg), with the
+# reference's values; a base-family scale of None is 2 / sqrt(head_dim).
+_FAMILY_ATTENTION = {
+    'base': dict(scale=None, value_ratio=4),
+    'large': dict(scale=0.125, hidden_ratio=1.5),
+    'meta': dict(scale=0.125),
+}
+
+
 @MODELS.register_module()
-class ESpikeFormer(BaseModule):
+class ESpikeFormer(SpikingBackbone):
     """E-SpikeFormer backbone (Spike-driven Transformer V3, SFA neurons).
+
+    From "Scaling Spike-driven Transformer with Efficient Spike Firing
+    Approximation Training" (Yao et al., IEEE TPAMI 2025); the original
+    code is BICLab/Spike-Driven-Transformer-V3 (ImageNet models in
+    ``SDT_V3/Classification``), whose checkpoints load here unchanged.
 
     A spiking meta-architecture: two convolutional stages at strides 2/4
     and 8, then transformer stages with spike-driven linear attention.
@@ -46,7 +60,8 @@ class ESpikeFormer(BaseModule):
     every downsampling conv is padded so that a stride-2 conv maps ``H`` to
     ``ceil(H / 2)``, and attention is global over however many tokens there
     are, so a tap of stride ``s`` has ``ceil(H / s) x ceil(W / s)``
-    positions. Smaller inputs, and inputs with NaN or Inf, are refused.
+    positions. Smaller inputs are refused (a static check; values are not
+    read on the forward, see :class:`SpikingBackbone`).
 
     Args:
         arch (str | dict): A preset, ``'t'``, ``'s'``, ``'m'``, ``'l'``
@@ -74,17 +89,26 @@ class ESpikeFormer(BaseModule):
             PyTorch's defaults (False); from scratch on small data the
             zero start trains much faster. Defaults to False.
         with_cp (bool): Keep only each block's input for backward and run
-            the block again there (activation checkpointing): on CPU about
-            20% less train-step memory for about 27% more time (the largest
-            block still holds its activations while rerun); BN running
-            statistics are updated once, as without it. Defaults to False.
+            the block again there (activation checkpointing; costs time,
+            see docs/benchmark.md); BN running statistics are updated once,
+            as without it. Defaults to False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...,
             prefix=...)`` loads our checkpoints or the official ones (flat,
             under ``'model'`` or ``'state_dict'``), converting official names
             on the fly; missing or unexpected keys raise an error.
         neuron_cfg (dict, optional): The neurons, in place of the family's
-            SFA neuron (MetaSpikeFormer puts multi-step LIF neurons here).
-            Defaults to None.
+            SFA neuron (any :class:`SpikingNeuron`; a multi-step neuron
+            needs matching ``time_steps``). Defaults to None.
+        attn_cfg (dict, optional): Attention settings to change: ``scale``
+            (all families; base default ``2 / sqrt(head_dim)``, large
+            0.125), ``value_ratio`` (base: value width over the input's, 4)
+            and ``hidden_ratio`` (large: width inside the stacked
+            projections, 1.5). Defaults to None (the reference's).
+        time_steps (int): Real time steps the image is repeated over
+            (:class:`SpikingBackbone`); only for multi-step neurons, the
+            SFA neuron being stateless. Defaults to 1.
+        average_time (bool): With ``time_steps > 1``, average each tap over
+            the steps. Defaults to True.
     """
 
     arch_zoo = {
@@ -126,8 +150,14 @@ class ESpikeFormer(BaseModule):
                  zero_init_residual=False,
                  with_cp=False,
                  init_cfg=None,
-                 neuron_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+                 neuron_cfg=None,
+                 attn_cfg=None,
+                 time_steps=1,
+                 average_time=True):
+        super().__init__(
+            time_steps=time_steps,
+            average_time=average_time,
+            init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
         family = self.arch_settings['family']
         dims = self.arch_settings['embed_dims']
@@ -135,6 +165,7 @@ class ESpikeFormer(BaseModule):
         self.in_channels = in_channels
         self.neuron_cfg = neuron_cfg or dict(
             type='SFANeuron', D=D, **_FAMILY_NEURON[family])
+        self.attn_cfg = self._parse_attn_cfg(family, attn_cfg)
 
         if family == 'large':
             depths = (1, 1, 2, self.arch_settings['depth'])
@@ -166,9 +197,10 @@ class ESpikeFormer(BaseModule):
                 zip(depths, strides, self.stage_channels)):
             kernel = 7 if i == 0 else 3
             # The stem sees real-valued pixels: no neuron in front of it.
+            conv = nn.Conv2d if i == 0 else SpikeConv2d
             self.downsample_layers.append(
                 SpikeConvBN(
-                    nn.Conv2d(prev, channels, kernel, stride, kernel // 2),
+                    conv(prev, channels, kernel, stride, kernel // 2),
                     nn.BatchNorm2d(channels),
                     None if i == 0 else self.neuron_cfg))
             rates, block_rates = block_rates[:depth], block_rates[depth:]
@@ -178,6 +210,7 @@ class ESpikeFormer(BaseModule):
                                      layer_scale_init_value) for rate in rates
                 ]))
             prev = channels
+        self.check_neurons()
         self._freeze_stages()
 
     def _make_block(self, stage, channels, num_heads, drop_path_rate,
@@ -193,12 +226,14 @@ class ESpikeFormer(BaseModule):
         if family == 'base':
             return TransformerBlock(
                 channels,
-                base_attention(channels, num_heads, self.neuron_cfg),
+                base_attention(channels, num_heads, self.neuron_cfg,
+                               **self.attn_cfg),
                 self.neuron_cfg,
                 drop_path_rate=drop_path_rate)
         return LargeTransformerBlock(
             channels,
-            num_heads,
+            large_attention(channels, num_heads, self.neuron_cfg,
+                            **self.attn_cfg),
             self.neuron_cfg,
             rep_conv=self.arch_settings['rep_conv'],
             layer_scale_init_value=layer_scale_init_value,
@@ -241,6 +276,23 @@ class ESpikeFormer(BaseModule):
                     f'ESpikeFormer: transformer width {dim} is not '
                     f'divisible by num_heads={num_heads}')
         return arch
+
+    @classmethod
+    def _parse_attn_cfg(cls, family, attn_cfg):
+        settings = dict(_FAMILY_ATTENTION[family])
+        attn_cfg = dict(attn_cfg or {})
+        unknown = set(attn_cfg) - set(settings)
+        if unknown:
+            raise ValueError(
+                f'{cls.__name__}: attn_cfg keys {sorted(unknown)} are not '
+                f'settings of the {family} family\'s attention; it has '
+                f'{sorted(settings)}')
+        for key, value in attn_cfg.items():
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f'{cls.__name__}: attn_cfg {key} must be a '
+                                 f'positive number, got {value!r}')
+        settings.update(attn_cfg)
+        return settings
 
     def _parse_out_indices(self, out_indices):
         if isinstance(out_indices, int):
@@ -310,37 +362,16 @@ class ESpikeFormer(BaseModule):
             return (0 if stage == 0 else first_block), num_layers
         return first_block + int(name[2]), num_layers
 
-    def _check_input(self, x):
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'{type(self).__name__} expects an N x {self.in_channels} x '
-                f'H x W input, got shape {tuple(x.shape)}')
-        if min(x.shape[2:]) < self.total_stride:
-            raise ValueError(
-                f'{type(self).__name__}: input of {x.shape[2]} x '
-                f'{x.shape[3]} pixels is smaller than the network\'s total '
-                f'stride {self.total_stride}')
-        # A neuron maps +Inf to D and -Inf to 0 without complaint, and NaN
-        # passes through every layer into the loss: stop it at the door.
-        if not torch.isfinite(x).all():
-            raise ValueError(
-                f'{type(self).__name__}: the input contains NaN or Inf')
-
-    def _forward_taps(self, x):
+    def forward_taps(self, x):
         outs = []
-        with compact_spike_storage():
-            # Stages after the last requested tap would only cost time.
-            for i in range(max(self.out_indices) + 1):
-                x = self.downsample_layers[i](x)
-                for block in self.stages[i]:
-                    if self.with_cp and x.requires_grad:
-                        x = checkpoint_block(block, x)
-                    else:
-                        x = block(x)
-                if i in self.out_indices:
-                    outs.append(x)
+        # Stages after the last requested tap would only cost time.
+        for i in range(max(self.out_indices) + 1):
+            x = self.downsample_layers[i](x)
+            for block in self.stages[i]:
+                if self.with_cp and x.requires_grad:
+                    x = checkpoint_block(block, x)
+                else:
+                    x = block(x)
+            if i in self.out_indices:
+                outs.append(x)
         return tuple(outs)
-
-    def forward(self, x):
-        self._check_input(x)
-        return self._forward_taps(x)

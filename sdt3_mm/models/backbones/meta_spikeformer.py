@@ -8,6 +8,11 @@ from .e_spikeformer import ESpikeFormer
 class MetaSpikeFormer(ESpikeFormer):
     """Meta-SpikeFormer backbone (Spike-driven Transformer V2).
 
+    From "Spike-driven Transformer V2: Meta Spiking Neural Network
+    Architecture Inspiring the Design of Next-generation Neuromorphic
+    Chips" (Yao et al., ICLR 2024); the original code is
+    BICLab/Spike-Driven-Transformer-V2, whose checkpoints load here.
+
     E-SpikeFormer's base-family layout (same stages, strides, taps and
     official key names) with binary spikes of multi-step LIF neurons over
     ``T`` time steps instead of SFA integers, RepConv projections in the
@@ -16,11 +21,11 @@ class MetaSpikeFormer(ESpikeFormer):
     second pointwise conv.
 
     The image is repeated over the T steps and the steps are folded into
-    the batch, time-major (``T * B``), for every conv and BN. With
-    ``average_time=True`` (for dense heads) each tap is averaged over the
-    T steps (``B x C x H x W``, values in multiples of ``1 / T``'s worth of
-    membrane potential); with False (for :class:`MetaSpikeClsHead`, whose
-    neuron runs over time) taps stay ``T * B`` deep.
+    the batch, time-major (``T * B``), for every conv and BN
+    (:class:`SpikingBackbone`). With ``average_time=True`` (for dense
+    heads) each tap is averaged over the T steps (``B x C x H x W``); with
+    False (for :class:`MetaSpikeClsHead`, whose neuron runs over time)
+    taps stay ``T * B`` deep.
 
     Args:
         arch (str | dict): ``'15m'``, ``'31m'``, ``'55m'``, ``'124m'``, or
@@ -31,6 +36,7 @@ class MetaSpikeFormer(ESpikeFormer):
             Defaults to True.
         **kwargs: ``in_channels``, ``out_indices``, ``frozen_stages``,
             ``norm_eval``, ``drop_path_rate``, ``zero_init_residual``,
+            ``with_cp``, ``attn_cfg`` (``scale``, default 0.125),
             ``init_cfg`` (official V2 checkpoints load and convert as
             E-SpikeFormer's do) of :class:`ESpikeFormer`.
     """
@@ -44,16 +50,18 @@ class MetaSpikeFormer(ESpikeFormer):
     families = ('meta', )
 
     def __init__(self, arch='55m', T=4, average_time=True, **kwargs):
-        for key in ('D', 'neuron_cfg', 'layer_scale_init_value'):
+        for key in ('D', 'neuron_cfg', 'layer_scale_init_value',
+                    'time_steps'):
             if key in kwargs:
                 raise TypeError(f'MetaSpikeFormer has no {key!r}: its '
                                 f'neurons are multi-step LIF over T steps')
         super().__init__(
             arch=arch,
             neuron_cfg=dict(type='MultiStepLIFNeuron', T=T),
+            time_steps=T,
+            average_time=average_time,
             **kwargs)
         self.T = T
-        self.average_time = average_time
 
     def _make_block(self, stage, channels, num_heads, drop_path_rate,
                     layer_scale_init_value):
@@ -66,18 +74,11 @@ class MetaSpikeFormer(ESpikeFormer):
                 drop_path_rate=drop_path_rate,
                 linear_dw_pw=True)
         attention = meta_attention(channels, num_heads, self.neuron_cfg,
-                                   dict(self.neuron_cfg, v_threshold=0.5))
+                                   dict(self.neuron_cfg, v_threshold=0.5),
+                                   **self.attn_cfg)
         return TransformerBlock(
             channels,
             attention,
             self.neuron_cfg,
             sepconv=False,
             drop_path_rate=drop_path_rate)
-
-    def forward(self, x):
-        self._check_input(x)
-        taps = self._forward_taps(x.repeat(self.T, 1, 1, 1))
-        if not self.average_time:
-            return taps
-        return tuple(
-            tap.reshape(self.T, -1, *tap.shape[1:]).mean(0) for tap in taps)

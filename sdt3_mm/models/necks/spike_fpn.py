@@ -4,7 +4,6 @@ from mmdet.models.necks import FPN
 
 from sdt3_mm.registry import MODELS
 from ..utils.spike_layers import SpikeConvBN
-from ..utils.spike_storage import compact_spike_storage
 
 
 @MODELS.register_module()
@@ -104,7 +103,3 @@ class SpikeFPN(FPN):
                     f'stride {in_strides[i]}, its level needs {target}')
             strides.append(target // in_strides[i])
         return strides
-
-    def forward(self, inputs):
-        with compact_spike_storage():
-            return super().forward(inputs)

@@ -4,8 +4,6 @@ from contextlib import contextmanager
 import torch.utils.checkpoint as cp
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .spike_storage import spike_storage_paused
-
 
 @contextmanager
 def _running_stats_kept(module):
@@ -45,15 +43,12 @@ def checkpoint_block(block, x):
     """
     first_run = True
 
-    # Checkpointing saves the block's tensors itself, in both runs alike:
-    # spike codes would only cost time here.
     def run(inputs):
         nonlocal first_run
         if first_run:
             first_run = False
-            with spike_storage_paused():
-                return block(inputs)
-        with _running_stats_kept(block), spike_storage_paused():
+            return block(inputs)
+        with _running_stats_kept(block):
             return block(inputs)
 
     return cp.checkpoint(run, x, use_reentrant=False)

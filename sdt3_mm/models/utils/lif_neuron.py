@@ -1,8 +1,8 @@
 """Multi-step leaky integrate-and-fire neuron (Spike-driven Transformer V2)."""
 import torch
-from torch import nn
 
 from sdt3_mm.registry import MODELS
+from .spiking_neuron import SpikingNeuron
 
 
 def _charge(potential, x, tau):
@@ -25,6 +25,8 @@ def _run(x, tau, threshold):
 class _LIFFunction(torch.autograd.Function):
     """All T steps in one op: only the charged potentials are saved.
 
+    Returns the spikes and their one-byte code (the spikes as ``uint8``).
+
     Backward runs back through time by hand: with the reset detached,
     ``dL/dH[t] = dL/dS[t] * sg'(H[t] - v_th) + dL/dV[t] * (1 - S[t])`` and
     ``dL/dV[t-1] = dL/dH[t] * (1 - 1 / tau)``, ``dL/dX[t] = dL/dH[t] / tau``,
@@ -34,12 +36,14 @@ class _LIFFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, tau, threshold, alpha):
         spikes, charged = _run(x, tau, threshold)
+        code = spikes.to(torch.uint8)
         ctx.save_for_backward(charged)
+        ctx.mark_non_differentiable(code)
         ctx.tau, ctx.threshold, ctx.alpha = tau, threshold, alpha
-        return spikes
+        return spikes, code
 
     @staticmethod
-    def backward(ctx, grad_spikes):
+    def backward(ctx, grad_spikes, grad_code):
         charged, = ctx.saved_tensors
         tau, threshold, alpha = ctx.tau, ctx.threshold, ctx.alpha
         grad_x = torch.empty_like(charged)
@@ -56,7 +60,7 @@ class _LIFFunction(torch.autograd.Function):
 
 
 @MODELS.register_module()
-class MultiStepLIFNeuron(nn.Module):
+class MultiStepLIFNeuron(SpikingNeuron):
     """LIF neuron run over ``T`` time steps, as Meta-SpikeFormer uses it.
 
     For ``t = 1..T``, per element, starting from ``V[0] = 0`` for every
@@ -68,8 +72,10 @@ class MultiStepLIFNeuron(nn.Module):
 
     Backward uses the derivative of ``sigmoid(alpha * (H - v_th))`` in
     place of the step's. The input is time-major with the time steps
-    folded into the batch, ``(T * B, ...)``, as the network's convs see it;
-    the output, binary spikes, has the same shape.
+    folded into the batch, ``(T * B, ...)``, as the network's convs see it
+    (:attr:`time_steps` is T); the output, binary spikes (``max_level`` 1),
+    has the same shape. In evaluation the same values and surrogate
+    gradient come from plain tensor operations.
 
     Args:
         T (int): Time steps. Defaults to 4.
@@ -91,18 +97,36 @@ class MultiStepLIFNeuron(nn.Module):
         self.v_threshold = float(v_threshold)
         self.alpha = float(alpha)
 
-    def forward(self, x):
+    @property
+    def time_steps(self):
+        return self.T
+
+    def _steps(self, x):
         if x.shape[0] % self.T:
             raise ValueError(
                 f'MultiStepLIFNeuron: the first dimension ({x.shape[0]}) '
                 f'must be T x batch with T = {self.T}')
-        steps = x.reshape(self.T, -1, *x.shape[1:])
-        if torch.is_grad_enabled() and x.requires_grad:
-            spikes = _LIFFunction.apply(steps, self.tau, self.v_threshold,
-                                        self.alpha)
-        else:
-            spikes, _ = _run(steps, self.tau, self.v_threshold)
-        return spikes.reshape(x.shape)
+        return x.reshape(self.T, -1, *x.shape[1:])
+
+    def fire_with_code(self, x):
+        spikes, code = _LIFFunction.apply(self._steps(x), self.tau,
+                                          self.v_threshold, self.alpha)
+        return spikes.reshape(x.shape), code.reshape(x.shape)
+
+    def fire_plain(self, x):
+        steps = self._steps(x)
+        potential = torch.zeros_like(steps[0])
+        spikes = []
+        for t in range(self.T):
+            charged = _charge(potential, steps[t], self.tau)
+            fired = (charged >= self.v_threshold).to(x.dtype)
+            # The step's value with the sigmoid surrogate's gradient.
+            surrogate = torch.sigmoid(self.alpha *
+                                      (charged - self.v_threshold))
+            spike = fired + (surrogate - surrogate.detach())
+            spikes.append(spike)
+            potential = charged * (1 - fired)
+        return torch.stack(spikes).reshape(x.shape)
 
     def extra_repr(self):
         return (f'T={self.T}, tau={self.tau:g}, '

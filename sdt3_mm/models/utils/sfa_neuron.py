@@ -1,66 +1,58 @@
 """Spike Firing Approximation (SFA) neuron."""
 import torch
-from torch import nn
 
 from sdt3_mm.registry import MODELS
-from .spike_storage import (LEVEL_BITS, MASK_BIT, MASK_SHIFT, register_spikes,
-                            storing_spikes)
+from .spiking_neuron import COUNT_BITS, FLAG_SHIFT, SpikingNeuron
 
 _ROUNDING = ('half_even', 'half_up')
 _BOUNDS = ('closed', 'open')
 
 
+def _round(x, rounding):
+    if rounding == 'half_even':
+        return torch.round(x)
+    return torch.floor(x + 0.5)
+
+
 def _round_(x, rounding):
+    """:func:`_round` in place (fewer temporaries in training)."""
     if rounding == 'half_even':
         return x.round_()
     return x.add_(0.5).floor_()
 
 
-def _quantise(x, max_level, rounding):
-    """``round(clamp(x, 0, max_level))``, as a new tensor."""
-    return _round_(torch.clamp(x, 0, max_level), rounding)
-
-
 class _SFAFunction(torch.autograd.Function):
     """Integer firing with a straight-through gradient inside the bounds.
 
-    Returns the spikes and what is saved for backward, one byte per
-    element: the boolean gradient mask, or with ``encode`` the spike code
-    (uint8: the count in the low bits, the mask in :data:`MASK_BIT`), which
-    a layer reading the spikes can save in their place (see
-    :mod:`.spike_storage`). The float membrane potential is freed as soon
-    as the forward ends.
+    Returns the spikes and their code (uint8: the count in the low bits,
+    the gradient mask in the top bit), which is all backward keeps: the
+    float membrane potential is freed as soon as the forward ends.
     """
 
     @staticmethod
-    def forward(ctx, x, max_level, norm, rounding, closed, encode):
+    def forward(ctx, x, max_level, norm, rounding, closed):
         level = torch.clamp(x, 0, max_level)
         if closed:
             inside = level == x
         else:
             inside = (x > 0) & (x < max_level)
         _round_(level, rounding)
-        if encode:
-            saved = level.to(torch.uint8)
-            saved.add_(inside.view(torch.uint8).mul_(MASK_BIT))
-        else:
-            saved = inside
-        ctx.save_for_backward(saved)
-        ctx.mark_non_differentiable(saved)
+        code = level.to(torch.uint8)
+        code.bitwise_or_(inside.to(torch.uint8).bitwise_left_shift_(FLAG_SHIFT))
+        ctx.save_for_backward(code)
+        ctx.mark_non_differentiable(code)
         ctx.norm = norm
-        return level.div_(norm), saved
+        return level.div_(norm), code
 
     @staticmethod
-    def backward(ctx, grad_output, grad_saved):
-        inside, = ctx.saved_tensors
-        if inside.dtype == torch.uint8:
-            inside = inside >> MASK_SHIFT
-        return ((grad_output * inside).div_(ctx.norm), None, None, None, None,
-                None)
+    def backward(ctx, grad_output, grad_code):
+        code, = ctx.saved_tensors
+        inside = (code >> FLAG_SHIFT).to(grad_output.dtype)
+        return (grad_output * inside).div_(ctx.norm), None, None, None, None
 
 
 @MODELS.register_module()
-class SFANeuron(nn.Module):
+class SFANeuron(SpikingNeuron):
     """The SFA neuron of Spike-driven Transformer V3.
 
     Forward (training and evaluation alike)::
@@ -69,13 +61,18 @@ class SFANeuron(nn.Module):
 
     An integer ``k`` in ``0..D`` stands for ``k`` binary spikes over ``D``
     virtual time steps; ``norm`` is ``D`` for hidden neurons and 1 for the
-    neuron in front of a classifier, which sends the raw integer.
+    neuron in front of a classifier, which sends the raw integer. The
+    neuron is stateless (:attr:`time_steps` is 1).
 
     Backward is straight-through: the gradient is passed (divided by
-    ``norm``) where ``u`` lies inside the bounds and zeroed elsewhere.
+    ``norm``) where ``u`` lies inside the bounds and zeroed elsewhere. In
+    training it keeps one byte per element (the spike code, see
+    :class:`SpikingNeuron`); in evaluation it is built from plain tensor
+    operations with the same values and gradient.
 
     Args:
-        D (int): Maximum integer (virtual time steps). Defaults to 4.
+        D (int): Maximum integer (virtual time steps), at most 127 (a
+            count and its gradient mask share one byte). Defaults to 4.
         norm (float, optional): Divisor of the output. Defaults to ``D``.
         rounding (str): ``'half_even'`` (``torch.round``, the base family)
             or ``'half_up'`` (``floor(x + 0.5)``, the large family).
@@ -87,9 +84,9 @@ class SFANeuron(nn.Module):
 
     def __init__(self, D=4, norm=None, rounding='half_even', bounds='closed'):
         super().__init__()
-        if int(D) != D or not 1 <= D <= LEVEL_BITS:
+        if int(D) != D or not 1 <= D <= COUNT_BITS:
             raise ValueError(f'SFANeuron: D must be an integer in '
-                             f'1..{LEVEL_BITS} (a spike count and its '
+                             f'1..{COUNT_BITS} (a spike count and its '
                              f'gradient mask share one byte), got {D!r}')
         if rounding not in _ROUNDING:
             raise ValueError(f'SFANeuron: rounding must be one of '
@@ -104,16 +101,26 @@ class SFANeuron(nn.Module):
         self.rounding = rounding
         self.bounds = bounds
 
-    def forward(self, x):
-        if torch.is_grad_enabled() and x.requires_grad:
-            encode = storing_spikes()
-            spikes, saved = _SFAFunction.apply(x, self.D, self.norm,
-                                               self.rounding,
-                                               self.bounds == 'closed', encode)
-            if encode:
-                register_spikes(spikes, saved, self.norm)
-            return spikes
-        return _quantise(x, self.D, self.rounding).div_(self.norm)
+    @property
+    def max_level(self):
+        return self.D
+
+    def fire_with_code(self, x):
+        return _SFAFunction.apply(x, self.D, self.norm, self.rounding,
+                                  self.bounds == 'closed')
+
+    def fire_plain(self, x):
+        if self.bounds == 'closed':
+            # clamp's own gradient passes on the closed window [0, D]
+            level = torch.clamp(x, 0, self.D)
+        else:
+            inside = (x > 0) & (x < self.D)
+            level = torch.where(inside, x, x.detach()).clamp(0, self.D)
+        # level + (round(level) - level) is round(level) exactly (the
+        # difference of two floats within a factor of two of each other,
+        # or with one of them 0, is exact); the gradient is level's.
+        rounded = _round(level, self.rounding)
+        return (level + (rounded - level).detach()) / self.norm
 
     def extra_repr(self):
         return (f'D={self.D}, norm={self.norm:g}, rounding={self.rounding}, '

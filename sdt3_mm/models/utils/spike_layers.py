@@ -5,13 +5,19 @@ membrane values before the next neuron ("membrane shortcut"), and every
 branch starts with an SFA neuron, so each linear operation in the body
 reads integer spike counts. Token-wise parts (the MLP, the large family's
 blocks) run on ``x.flatten(2)``, a view, and return to NCHW by another view.
+
+In training, a neuron hands the layer after it the spikes' one-byte code
+with the spikes (see :mod:`.spike_code_ops`): layers that read spikes
+take ``(x, code=None)`` and save the code for backward in place of the
+float spikes.
 """
 import torch
-import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
 from sdt3_mm.registry import MODELS, build_in_scope
+from .spike_code_ops import LinearAttentionProduct, SpikeConv1d, SpikeConv2d
+from .spiking_neuron import SpikingNeuron
 
 
 def build_neuron(neuron_cfg):
@@ -19,6 +25,21 @@ def build_neuron(neuron_cfg):
     if neuron_cfg is None:
         return nn.Identity()
     return build_in_scope(MODELS, neuron_cfg)
+
+
+def fire(neuron, x):
+    """``(spikes, code)`` of ``neuron`` (see :meth:`SpikingNeuron.fire`);
+    any other module (``nn.Identity``) gives ``(neuron(x), None)``."""
+    if isinstance(neuron, SpikingNeuron):
+        return neuron.fire(x)
+    return neuron(x), None
+
+
+def read_spikes(layer, x, code):
+    """``layer(x)``, handing it the spikes' code if it takes one."""
+    if code is not None and getattr(layer, 'takes_spike_code', False):
+        return layer(x, code)
+    return layer(x)
 
 
 def replace_relus(module, neuron_cfg):
@@ -45,6 +66,9 @@ def _drop_path(rate):
 class SpikeConvBN(nn.Module):
     """A neuron, then a linear operation, then an optional BatchNorm.
 
+    Without a neuron of its own it reads spikes made elsewhere, and takes
+    their code as ``forward(x, code)``.
+
     Args:
         conv (nn.Module): The linear operation (a conv, or a stack of them).
         bn (nn.Module, optional): The norm after it. Defaults to None.
@@ -58,8 +82,12 @@ class SpikeConvBN(nn.Module):
         self.conv = conv
         self.bn = bn if bn is not None else nn.Identity()
 
-    def forward(self, x):
-        return self.bn(self.conv(self.neuron(x)))
+    takes_spike_code = True
+
+    def forward(self, x, code=None):
+        if isinstance(self.neuron, SpikingNeuron):
+            x, code = self.neuron.fire(x)
+        return self.bn(read_spikes(self.conv, x, code))
 
 
 class StackedConvBN1d(nn.Module):
@@ -77,13 +105,16 @@ class StackedConvBN1d(nn.Module):
 
     def __init__(self, in_channels, hidden_channels, out_channels):
         super().__init__()
-        self.conv1 = nn.Conv1d(in_channels, hidden_channels, 1, bias=False)
+        self.conv1 = SpikeConv1d(
+            in_channels, hidden_channels, 1, bias=False)
         self.bn1 = nn.BatchNorm1d(hidden_channels)
         self.conv2 = nn.Conv1d(hidden_channels, out_channels, 1, bias=False)
         self.bn2 = nn.BatchNorm1d(out_channels)
 
-    def forward(self, x):
-        return self.bn2(self.conv2(self.bn1(self.conv1(x))))
+    takes_spike_code = True
+
+    def forward(self, x, code=None):
+        return self.bn2(self.conv2(self.bn1(self.conv1(x, code))))
 
 
 class SepConv(nn.Module):
@@ -112,10 +143,10 @@ class SepConv(nn.Module):
         super().__init__()
         mid = channels * expand_ratio
         self.pwconv1 = SpikeConvBN(
-            nn.Conv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid),
+            SpikeConv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid),
             neuron_cfg)
         self.dwconv = SpikeConvBN(
-            nn.Conv2d(
+            SpikeConv2d(
                 mid,
                 mid,
                 kernel_size,
@@ -124,8 +155,8 @@ class SepConv(nn.Module):
                 bias=False), None if linear_dw_pw else nn.BatchNorm2d(mid),
             neuron_cfg)
         self.pwconv2 = SpikeConvBN(
-            nn.Conv2d(mid, channels, 1, bias=False), nn.BatchNorm2d(channels),
-            None if linear_dw_pw else neuron_cfg)
+            SpikeConv2d(mid, channels, 1, bias=False),
+            nn.BatchNorm2d(channels), None if linear_dw_pw else neuron_cfg)
 
     def forward(self, x):
         return self.pwconv2(self.dwconv(self.pwconv1(x)))
@@ -162,10 +193,10 @@ class ConvBlock(nn.Module):
             channels, 7, neuron_cfg,
             linear_dw_pw=linear_dw_pw) if sepconv else None
         self.conv1 = SpikeConvBN(
-            nn.Conv2d(channels, mid, 3, padding=1, bias=bias),
+            SpikeConv2d(channels, mid, 3, padding=1, bias=bias),
             nn.BatchNorm2d(mid), neuron_cfg)
         self.conv2 = SpikeConvBN(
-            nn.Conv2d(mid, channels, 3, padding=1, bias=bias),
+            SpikeConv2d(mid, channels, 3, padding=1, bias=bias),
             nn.BatchNorm2d(channels), neuron_cfg)
         self.drop_path = _drop_path(drop_path_rate)
 
@@ -193,11 +224,11 @@ class SpikeMLP(nn.Module):
     def __init__(self, channels, hidden_channels, neuron_cfg):
         super().__init__()
         self.fc1 = SpikeConvBN(
-            nn.Conv1d(channels, hidden_channels, 1),
+            SpikeConv1d(channels, hidden_channels, 1),
             nn.BatchNorm1d(hidden_channels), neuron_cfg)
         self.fc2 = SpikeConvBN(
-            nn.Conv1d(hidden_channels, channels, 1), nn.BatchNorm1d(channels),
-            neuron_cfg)
+            SpikeConv1d(hidden_channels, channels, 1),
+            nn.BatchNorm1d(channels), neuron_cfg)
 
     def forward(self, x):
         return self.fc2(self.fc1(x))
@@ -207,22 +238,26 @@ class SpikeLinearAttention(nn.Module):
     """Spike-driven self-attention without softmax.
 
     ``y = neuron(q @ (k^T @ v) * scale)`` per head, with q, k, v spike
-    tensors. Without a softmax the product is associative, and because
-    every operand is a multiple of ``1/D`` both orders give the same float
-    value; ``k^T @ v`` is a ``head_dim x head_dim`` matrix, so memory grows
-    linearly with the number of tokens instead of quadratically.
+    tensors (:class:`LinearAttentionProduct`: without a softmax the product
+    is associative, and because every operand is a multiple of ``1/D`` both
+    orders give the same float value; ``k^T @ v`` is ``head_dim x head_dim``,
+    so memory grows linearly with the number of tokens).
 
     The projections are given as modules, so the same attention serves
-    the base family (1x1 conv2d on NCHW) and the large family (stacked
-    conv1d on tokens). Channels are split into heads directly in the
-    channel-first layout: ``y^T = (v^T k) q^T`` needs no transposed copies.
+    the base family (1x1 conv2d on NCHW), the large family (stacked conv1d
+    on tokens) and Meta-SpikeFormer (RepConv). Channels are split into
+    heads directly in the channel-first layout (``y^T = (v^T k) q^T`` needs
+    no transposed copies), by the static head width, so the token count
+    stays symbolic for tracers and exporters.
 
     Args:
         q (nn.Module): Query projection (``C -> C``).
         k (nn.Module): Key projection (``C -> C``).
         v (nn.Module): Value projection (``C -> C_v``).
         proj (nn.Module): Output projection (``C_v -> C``).
-        num_heads (int): Number of heads.
+        channels (int): ``C``.
+        value_channels (int): ``C_v``.
+        num_heads (int): Number of heads; divides ``C`` and ``C_v``.
         scale (float): Scale of the attention product.
         neuron_cfg (dict): Config of the neurons.
         attn_neuron_cfg (dict, optional): Config of the neuron after the
@@ -234,13 +269,20 @@ class SpikeLinearAttention(nn.Module):
                  k,
                  v,
                  proj,
+                 channels,
+                 value_channels,
                  num_heads,
                  scale,
                  neuron_cfg,
                  attn_neuron_cfg=None):
         super().__init__()
+        for width in (channels, value_channels):
+            if num_heads < 1 or width % num_heads:
+                raise ValueError(f'SpikeLinearAttention: {width} channels '
+                                 f'do not split into {num_heads} heads')
         self.num_heads = num_heads
-        self.scale = scale
+        self.head_dims = (channels // num_heads, value_channels // num_heads)
+        self.scale = float(scale)
         self.in_neuron = build_neuron(neuron_cfg)
         self.q = q
         self.k = k
@@ -248,48 +290,61 @@ class SpikeLinearAttention(nn.Module):
         self.q_neuron = build_neuron(neuron_cfg)
         self.k_neuron = build_neuron(neuron_cfg)
         self.v_neuron = build_neuron(neuron_cfg)
+        self.product = LinearAttentionProduct()
         self.attn_neuron = build_neuron(attn_neuron_cfg or neuron_cfg)
         self.proj = proj
 
-    def heads(self, x):
-        """q, k, v spikes per head, channel-first: ``B x h x C_h x N``."""
-        x = self.in_neuron(x)
-        batch, num_tokens = x.shape[0], x.shape[2:].numel()
-        return tuple(
-            neuron(proj(x)).reshape(batch, self.num_heads, -1, num_tokens)
-            for proj, neuron in ((self.q, self.q_neuron),
-                                 (self.k, self.k_neuron), (self.v,
-                                                           self.v_neuron)))
-
-    def output(self, y, x):
-        """Scale, fire and project the merged heads back to ``x``'s shape."""
-        y = y.reshape(x.shape[0], -1, *x.shape[2:]) * self.scale
-        return self.proj(self.attn_neuron(y))
+    def _heads(self, x, code, projection, neuron, head_dim):
+        spikes, code = fire(neuron, read_spikes(projection, x, code))
+        shape = (spikes.shape[0], self.num_heads, head_dim, -1)
+        return spikes.reshape(shape), None if code is None else code.reshape(
+            shape)
 
     def forward(self, x):
-        q, k, v = self.heads(x)
-        return self.output((v @ k.transpose(-2, -1)) @ q, x)
+        spikes, code = fire(self.in_neuron, x)
+        d, d_v = self.head_dims
+        (q, q_code), (k, k_code), (v, v_code) = (
+            self._heads(spikes, code, self.q, self.q_neuron, d),
+            self._heads(spikes, code, self.k, self.k_neuron, d),
+            self._heads(spikes, code, self.v, self.v_neuron, d_v))
+        y = self.product(q, k, v, q_code, k_code, v_code)
+        y = y.reshape(x.shape[0], -1, *x.shape[2:]) * self.scale
+        return read_spikes(self.proj, *fire(self.attn_neuron, y))
 
 
-def base_attention(channels, num_heads, neuron_cfg, v_ratio=4):
-    """The base family's attention: 1x1 conv2d projections on NCHW."""
+def base_attention(channels,
+                   num_heads,
+                   neuron_cfg,
+                   value_ratio=4,
+                   scale=None):
+    """The base family's attention: 1x1 conv2d projections on NCHW.
+
+    ``scale`` defaults to ``2 / sqrt(head_dim)``, as the reference's."""
 
     def conv_bn(cin, cout):
         return SpikeConvBN(
-            nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+            SpikeConv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
 
-    v_channels = channels * v_ratio
+    v_channels = channels * value_ratio
+    if scale is None:
+        scale = 2 * (channels // num_heads)**-0.5
     return SpikeLinearAttention(
         q=conv_bn(channels, channels),
         k=conv_bn(channels, channels),
         v=conv_bn(channels, v_channels),
         proj=conv_bn(v_channels, channels),
+        channels=channels,
+        value_channels=v_channels,
         num_heads=num_heads,
-        scale=2 * (channels // num_heads)**-0.5,
+        scale=scale,
         neuron_cfg=neuron_cfg)
 
 
-def large_attention(channels, num_heads, neuron_cfg, hidden_ratio=1.5):
+def large_attention(channels,
+                    num_heads,
+                    neuron_cfg,
+                    hidden_ratio=1.5,
+                    scale=0.125):
     """The large family's attention: stacked conv1d projections on tokens."""
     hidden = int(channels * hidden_ratio)
 
@@ -303,8 +358,10 @@ def large_attention(channels, num_heads, neuron_cfg, hidden_ratio=1.5):
         k=stacked_bn(),
         v=stacked_bn(),
         proj=stacked_bn(),
+        channels=channels,
+        value_channels=channels,
         num_heads=num_heads,
-        scale=0.125,
+        scale=scale,
         neuron_cfg=neuron_cfg)
 
 
@@ -323,9 +380,11 @@ class RepConv(nn.Module):
         out_channels (int): Output channels.
     """
 
+    takes_spike_code = True
+
     def __init__(self, in_channels, out_channels):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, in_channels, 1, bias=False)
+        self.conv1 = SpikeConv2d(in_channels, in_channels, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.dwconv = nn.Conv2d(
             in_channels, in_channels, 3, groups=in_channels, bias=False)
@@ -335,20 +394,22 @@ class RepConv(nn.Module):
     def _pad(self, x):
         bn = self.bn1
         value = (bn.bias.detach() - bn.running_mean * bn.weight.detach() /
-                 torch.sqrt(bn.running_var + bn.eps)).view(1, -1, 1)
-        x = F.pad(x, [1, 1, 1, 1])
-        x[:, :, 0, :] = value
-        x[:, :, -1, :] = value
-        x[:, :, :, 0] = value
-        x[:, :, :, -1] = value
-        return x
+                 torch.sqrt(bn.running_var + bn.eps)).view(1, -1, 1, 1)
+        value = value.to(x.dtype)
+        # Border built by concatenation rather than written in place, so
+        # that exporters see the padded size symbolically.
+        rows = value.expand(x.shape[0], -1, 1, x.shape[3] + 2)
+        cols = value.expand(x.shape[0], -1, x.shape[2], 1)
+        x = torch.cat([cols, x, cols], dim=3)
+        return torch.cat([rows, x, rows], dim=2)
 
-    def forward(self, x):
-        x = self._pad(self.bn1(self.conv1(x)))
+    def forward(self, x, code=None):
+        x = self._pad(self.bn1(self.conv1(x, code)))
         return self.bn2(self.conv2(self.dwconv(x)))
 
 
-def meta_attention(channels, num_heads, neuron_cfg, attn_neuron_cfg):
+def meta_attention(channels, num_heads, neuron_cfg, attn_neuron_cfg,
+                   scale=0.125):
     """Meta-SpikeFormer's attention: RepConv projections, scale 0.125."""
 
     def rep_bn():
@@ -360,8 +421,10 @@ def meta_attention(channels, num_heads, neuron_cfg, attn_neuron_cfg):
         k=rep_bn(),
         v=rep_bn(),
         proj=rep_bn(),
+        channels=channels,
+        value_channels=channels,
         num_heads=num_heads,
-        scale=0.125,
+        scale=scale,
         neuron_cfg=neuron_cfg,
         attn_neuron_cfg=attn_neuron_cfg)
 
@@ -419,7 +482,7 @@ class LargeTransformerBlock(nn.Module):
 
     Args:
         channels (int): Input and output channels.
-        num_heads (int): Attention heads.
+        attention (SpikeLinearAttention): The attention (on tokens).
         neuron_cfg (dict): Config of the neurons.
         rep_conv (bool): Whether the block starts with a RepConv residual.
         mlp_ratio (int): Hidden ratio of the MLP. Defaults to 4.
@@ -430,7 +493,7 @@ class LargeTransformerBlock(nn.Module):
 
     def __init__(self,
                  channels,
-                 num_heads,
+                 attention,
                  neuron_cfg,
                  rep_conv,
                  mlp_ratio=4,
@@ -440,7 +503,7 @@ class LargeTransformerBlock(nn.Module):
         self.rep_conv = SpikeConvBN(
             StackedConvBN1d(channels, channels, channels),
             neuron_cfg=neuron_cfg) if rep_conv else None
-        self.attn = large_attention(channels, num_heads, neuron_cfg)
+        self.attn = attention
         self.mlp = SpikeMLP(channels, channels * mlp_ratio, neuron_cfg)
         self.layer_scale1 = nn.Parameter(layer_scale_init_value *
                                          torch.ones(channels))

@@ -1,0 +1,92 @@
+"""What every spiking backbone of this package shares: time and input."""
+from mmengine.model import BaseModule
+
+from ..utils.spiking_neuron import spiking_neurons
+
+
+class SpikingBackbone(BaseModule):
+    """Base class of spiking backbones: real time steps and input checks.
+
+    A backbone runs its neurons over ``time_steps`` real time steps. A
+    static image is repeated over them and the steps are folded into the
+    batch, time-major (``T * B``), for every conv and BN; each tap is then
+    either averaged over the steps (``B x C x H x W``) or kept ``T * B``
+    deep. With ``time_steps = 1`` (E-SpikeFormer: SFA neurons fire their
+    ``D`` virtual steps within one real step) nothing is repeated.
+
+    Every spiking neuron of the backbone must run over exactly its time
+    steps: a multi-step neuron in a backbone without time would silently
+    read the batch as time, so it is refused when the backbone is built
+    (:meth:`check_neurons`, called by subclasses once their layers exist).
+
+    Input validation is static (rank, channels, the smallest size), so it
+    costs no device synchronisation and tracers see no data-dependent
+    branch. Values are not checked here: NaN and Inf are caught by the
+    analysis tools (see :func:`sdt3_mm.analysis.check_finite`) and by
+    training's loss checks, not on every forward.
+
+    Subclasses implement :meth:`forward_taps` on the folded input and set
+    ``in_channels`` and ``total_stride``.
+
+    Args:
+        time_steps (int): Real time steps T. Defaults to 1.
+        average_time (bool): Average each tap over the time steps (with
+            ``time_steps > 1``). Defaults to True.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    in_channels = 3
+    total_stride = 1
+
+    def __init__(self, time_steps=1, average_time=True, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if int(time_steps) != time_steps or time_steps < 1:
+            raise ValueError(f'{type(self).__name__}: time_steps must be a '
+                             f'positive integer, got {time_steps!r}')
+        self.time_steps = int(time_steps)
+        self.average_time = average_time
+
+    def check_neurons(self):
+        """Refuse neurons whose time steps are not the backbone's."""
+        for name, neuron in spiking_neurons(self):
+            if neuron.time_steps != self.time_steps:
+                raise ValueError(
+                    f'{type(self).__name__}: neuron {name} '
+                    f'({type(neuron).__name__}) runs over '
+                    f'{neuron.time_steps} time steps, but the backbone has '
+                    f'time_steps={self.time_steps}: a multi-step neuron '
+                    f'would take the batch for time steps')
+
+    def check_input(self, x):
+        """Refuse an input of the wrong rank, channels or size (static
+        facts of the shape; nothing is read from the values)."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'{type(self).__name__} expects an N x {self.in_channels} x '
+                f'H x W input, got shape {tuple(x.shape)}')
+        if x.shape[2] < self.total_stride or x.shape[3] < self.total_stride:
+            raise ValueError(
+                f'{type(self).__name__}: input of {x.shape[2]} x '
+                f'{x.shape[3]} pixels is smaller than the network\'s total '
+                f'stride {self.total_stride}')
+
+    def fold_time(self, x):
+        """``B x C x H x W`` images as ``T * B`` time-major steps."""
+        if self.time_steps == 1:
+            return x
+        return x.repeat(self.time_steps, 1, 1, 1)
+
+    def unfold_time(self, tap):
+        """A ``T * B`` deep tap, averaged over time if so configured."""
+        if self.time_steps == 1 or not self.average_time:
+            return tap
+        return tap.reshape(self.time_steps, -1, *tap.shape[1:]).mean(0)
+
+    def forward_taps(self, x):
+        """The taps for the time-folded input ``x``."""
+        raise NotImplementedError
+
+    def forward(self, x):
+        self.check_input(x)
+        taps = self.forward_taps(self.fold_time(x))
+        return tuple(self.unfold_time(tap) for tap in taps)

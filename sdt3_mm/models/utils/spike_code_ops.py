@@ -1,0 +1,206 @@
+"""Layers that read spikes and keep the spikes' one-byte code for backward.
+
+A conv or a matmul keeps its input for backward. When that input is a
+neuron's output and the neuron's :class:`~.spiking_neuron.SpikeCode` comes
+with it (training mode), the layers here keep the code instead of the float
+spikes (a quarter of the memory, and the neuron keeps the same code for its
+own backward, so the two share one byte per element) and rebuild the
+spikes bit for bit in backward. Without a code (evaluation mode, or a
+caller that has none) they are the plain PyTorch layers.
+
+The autograd functions save tensors only through ``ctx.save_for_backward``,
+so saved-tensor hooks (``torch.autograd.graph.save_on_cpu``, non-reentrant
+``torch.utils.checkpoint``) handle them as any other. The float spikes are
+not kept, so PyTorch cannot check their version counter itself: the
+functions remember it and raise PyTorch's error in backward if the spikes
+were modified in place after they were read. Under autocast the products
+run in the autocast dtype, as ``F.conv2d`` and ``torch.matmul`` would.
+"""
+import weakref
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .spiking_neuron import SpikeCode
+
+
+def _compute_dtype(x):
+    """The dtype autocast would run a conv or matmul on ``x`` in."""
+    device_type = x.device.type
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return x.dtype
+
+
+class _VersionWatch:
+    """Remembers a tensor's version without keeping its memory alive."""
+
+    def __init__(self, tensor):
+        self._refs = [weakref.ref(t) for t in (tensor, tensor._base)
+                      if t is not None]
+        self._version = tensor._version
+        self._what = f'{tensor.dtype} {list(tensor.shape)}'
+
+    def check(self):
+        for ref in self._refs:
+            tensor = ref()
+            if tensor is not None and tensor._version != self._version:
+                raise RuntimeError(
+                    f'one of the variables needed for gradient computation '
+                    f'has been modified by an inplace operation: spikes '
+                    f'[{self._what}] saved as their spike code are at '
+                    f'version {tensor._version}; expected version '
+                    f'{self._version} instead.')
+
+
+class _ConvKeepingCode(torch.autograd.Function):
+    """``conv(spikes)`` that saves the spikes' code, not the spikes."""
+
+    @staticmethod
+    def forward(ctx, spikes, code, norm, weight, bias, stride, padding,
+                dilation, groups):
+        dtype = _compute_dtype(spikes)
+        conv = F.conv1d if weight.dim() == 3 else F.conv2d
+        with torch.autocast(spikes.device.type, enabled=False):
+            out = conv(
+                spikes.to(dtype), weight.to(dtype),
+                None if bias is None else bias.to(dtype), stride, padding,
+                dilation, groups)
+        ctx.save_for_backward(code, weight)
+        ctx.watch = _VersionWatch(spikes)
+        ctx.args = (norm, stride, padding, dilation, groups, dtype,
+                    spikes.dtype, None if bias is None else bias.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        code, weight = ctx.saved_tensors
+        ctx.watch.check()
+        (norm, stride, padding, dilation, groups, dtype, spikes_dtype,
+         bias_dtype) = ctx.args
+        spikes = SpikeCode(code, norm).decode(dtype)
+        needs = ctx.needs_input_grad
+        grad_spikes, grad_weight, grad_bias = \
+            torch.ops.aten.convolution_backward(
+                grad_out.to(dtype), spikes, weight.to(dtype),
+                None if bias_dtype is None else [weight.shape[0]], stride,
+                padding, dilation, False, [0] * len(stride), groups,
+                [needs[0], needs[3], needs[4]])
+        return (None if grad_spikes is None else grad_spikes.to(spikes_dtype),
+                None, None,
+                None if grad_weight is None else grad_weight.to(weight.dtype),
+                None if grad_bias is None else grad_bias.to(bias_dtype), None,
+                None, None, None)
+
+
+class _SpikeConvMixin:
+    """``forward(spikes, code=None)`` for ``nn.Conv1d`` / ``nn.Conv2d``."""
+
+    #: Layers whose forward takes ``(spikes, code=None)``.
+    takes_spike_code = True
+
+    def forward(self, x, code=None):
+        if code is None or self.padding_mode != 'zeros' or isinstance(
+                self.padding, str):
+            return super().forward(x)
+        return _ConvKeepingCode.apply(x, code.data, code.norm, self.weight,
+                                      self.bias, self.stride, self.padding,
+                                      self.dilation, self.groups)
+
+
+class SpikeConv1d(_SpikeConvMixin, nn.Conv1d):
+    """``nn.Conv1d`` reading spikes: given their :class:`SpikeCode`, it keeps
+    the code for backward instead of the float spikes. Same parameters,
+    values and gradients as ``nn.Conv1d``."""
+
+
+class SpikeConv2d(_SpikeConvMixin, nn.Conv2d):
+    """``nn.Conv2d`` reading spikes: given their :class:`SpikeCode`, it keeps
+    the code for backward instead of the float spikes. Same parameters,
+    values and gradients as ``nn.Conv2d``."""
+
+
+class _AttentionKeepingCodes(torch.autograd.Function):
+    """``(v @ k^T) @ q`` saving the three spike codes and ``v @ k^T``."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, q_code, k_code, v_code, norms):
+        dtype = _compute_dtype(q)
+        with torch.autocast(q.device.type, enabled=False):
+            kv = v.to(dtype) @ k.to(dtype).transpose(-2, -1)
+            out = kv @ q.to(dtype)
+        ctx.save_for_backward(q_code, k_code, v_code, kv)
+        ctx.watches = [_VersionWatch(t) for t in (q, k, v)]
+        ctx.args = (norms, dtype, q.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        *codes, kv = ctx.saved_tensors
+        for watch in ctx.watches:
+            watch.check()
+        norms, dtype, in_dtype = ctx.args
+        q, k, v = (SpikeCode(code, norm).decode(dtype)
+                   for code, norm in zip(codes, norms))
+        grad_out = grad_out.to(dtype)
+        grad_kv = grad_out @ q.transpose(-2, -1)
+        grad_q = kv.transpose(-2, -1) @ grad_out
+        grad_v = grad_kv @ k
+        grad_k = grad_kv.transpose(-2, -1) @ v
+        return (grad_q.to(in_dtype), grad_k.to(in_dtype), grad_v.to(in_dtype),
+                None, None, None, None)
+
+
+class LinearAttentionProduct(nn.Module):
+    """The two products of spike-driven linear attention, per head.
+
+    ``y = (v @ k^T) @ q`` on channel-first heads (``q, k``: ``B x h x d x
+    N``, ``v``: ``B x h x d_v x N``), i.e. ``y^T = q^T (k^T v)``: without a
+    softmax the product is associative, and ``k^T v`` is ``d x d_v`` per
+    head, so cost and memory grow linearly with the tokens. Given the
+    operands' spike codes (training) it keeps those instead of the spikes.
+
+    The attention's spike-driven execution (:meth:`spike_driven`) and its
+    operation count (:meth:`flops`) are defined here, next to the product
+    itself, for the analysis tools to use.
+    """
+
+    #: Which operand's binary spikes each product consumes.
+    spike_operands = dict(kv='k', q='q')
+
+    def forward(self, q, k, v, q_code=None, k_code=None, v_code=None):
+        if q_code is None or k_code is None or v_code is None:
+            return (v @ k.transpose(-2, -1)) @ q
+        return _AttentionKeepingCodes.apply(
+            q, k, v, q_code.data, k_code.data, v_code.data,
+            (q_code.norm, k_code.norm, v_code.norm))
+
+    @staticmethod
+    def spike_driven(q_maps, k_maps, v_maps, norms):
+        """The products from binary maps, by accumulation only.
+
+        Args:
+            q_maps, k_maps, v_maps (list[Tensor]): Binary maps of each
+                operand (one per virtual time step), shaped as the operand.
+            norms (tuple[float]): The operands' norms (q, k, v).
+
+        Returns:
+            tuple[Tensor, Tensor]: ``v @ k^T`` (binary x binary products,
+            each an AND and a count, summed over every pair of steps) and
+            the output (each q spike adds a column of that matrix).
+        """
+        q_norm, k_norm, v_norm = norms
+        kv = sum(vs @ ks.transpose(-2, -1) for ks in k_maps for vs in v_maps)
+        kv = kv / (k_norm * v_norm)
+        return kv, sum(kv @ qs for qs in q_maps) / q_norm
+
+    @staticmethod
+    def flops(q, k, v):
+        """Multiply-accumulates of each product for these operands.
+
+        Returns:
+            dict: ``kv`` (``v @ k^T``) and ``q`` (``(v k^T) @ q``), each
+            ``B * h * d * d_v * N``.
+        """
+        return dict(kv=v.numel() * k.shape[-2], q=v.numel() * q.shape[-2])

@@ -1,0 +1,133 @@
+"""The contract of every spiking neuron, and the one-byte spike code.
+
+Every tool of this package (spike-driven execution, BN folding checks,
+spike and energy counting, :class:`~sdt3_mm.engine.FiringRateHook`, the
+verify / energy / benchmark tools) and every layer that reads spikes
+dispatches on :class:`SpikingNeuron`, never on a concrete neuron class: a
+new neuron type that implements it flows through all of them unchanged.
+
+A neuron's output is ``k / norm`` per element and per real time step, with
+an integer count ``k`` in ``0..max_level``: ``k`` binary spikes over
+``max_level`` virtual time steps. The SFA neuron of Spike-driven
+Transformer V3 has ``max_level = D`` (integer training, ``D`` virtual
+steps at inference); the LIF neuron of V2 sends binary spikes,
+``max_level = 1``. Neurons that run over ``T`` real time steps see them
+folded into the batch, time-major (``T * B``); stateless neurons have
+``time_steps = 1``.
+
+**Spike codes.** A layer that reads spikes keeps its input for backward
+(a conv needs it for the weight gradient), which would be a 4-byte float
+per element for a value that is a small integer over ``norm``. In training
+a neuron therefore also returns a *spike code*, one ``uint8`` per element:
+the count ``k`` in the low seven bits, the top bit free for the neuron's
+own backward (the SFA neuron keeps its straight-through mask there). Layers
+that take the code (see :mod:`.spike_code_ops`) save it instead of their
+input and rebuild the input exactly in backward with :meth:`SpikeCode.decode`.
+Codes go through ``ctx.save_for_backward`` only, so saved-tensor hooks
+(``save_on_cpu``, non-reentrant checkpointing) see them as usual.
+"""
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+#: Bits of a spike code holding the count ``k`` (the top bit is the
+#: neuron's own): ``max_level`` can be at most this.
+COUNT_BITS = 0x7F
+#: Shift of the neuron's own bit in a spike code.
+FLAG_SHIFT = 7
+
+
+class SpikeCode(NamedTuple):
+    """A neuron's output stored as one byte per element.
+
+    Attributes:
+        data (Tensor): ``uint8`` codes, the count ``k`` in the low 7 bits.
+        norm (float): The divisor: the output is ``k / norm``.
+    """
+
+    data: Tensor
+    norm: float
+
+    def decode(self, dtype):
+        """The neuron's output, bit for bit (``k / norm`` in ``dtype``)."""
+        return (self.data & COUNT_BITS).to(dtype).div_(self.norm)
+
+    def reshape(self, *shape):
+        """The code of ``output.reshape(*shape)``."""
+        return SpikeCode(self.data.reshape(*shape), self.norm)
+
+
+class SpikingNeuron(nn.Module):
+    """Base class of spiking neurons: the one contract tools dispatch on.
+
+    Subclasses set :attr:`max_level`, :attr:`norm` and :attr:`time_steps`
+    and implement :meth:`fire_with_code` (training: autograd through the
+    neuron's surrogate gradient, plus the spike code) and
+    :meth:`fire_plain` (evaluation: plain tensor operations only, with the
+    same values and the same gradient, so that tracers, exporters and FLOP
+    counters see an ordinary graph). :meth:`spike_counts` and
+    :meth:`binary_maps` have defaults that follow from the output
+    contract ``output = k / norm``.
+
+    Attributes:
+        max_level (int): The largest count ``k`` per element and time step
+            (``D`` virtual time steps; 1 for binary spikes).
+        norm (float): Divisor of the count in the output.
+        time_steps (int): Real time steps folded into the batch
+            (time-major ``T * B``); 1 for a neuron without time.
+    """
+
+    max_level: int = 1
+    norm: float = 1.
+    time_steps: int = 1
+
+    def forward(self, x):
+        """Spikes ``k / norm`` for the membrane potentials ``x``."""
+        return self.fire(x)[0]
+
+    def fire(self, x):
+        """Spikes and, in training, their code for the next layer.
+
+        Args:
+            x (Tensor): Membrane potentials.
+
+        Returns:
+            tuple[Tensor, SpikeCode | None]: The spikes (as
+            :meth:`forward`) and their :class:`SpikeCode` in training mode,
+            ``None`` in evaluation mode.
+        """
+        if self.training:
+            spikes, code = self.fire_with_code(x)
+            return spikes, SpikeCode(code, self.norm)
+        return self.fire_plain(x), None
+
+    def fire_with_code(self, x):
+        """Training-mode firing: ``(spikes, uint8 code)``.
+
+        The code holds ``k`` in its low seven bits (:data:`COUNT_BITS`);
+        it is not differentiable.
+        """
+        raise NotImplementedError
+
+    def fire_plain(self, x):
+        """Evaluation-mode firing with plain tensor operations."""
+        raise NotImplementedError
+
+    def spike_counts(self, spikes):
+        """The integer counts ``k`` of an output (as a float tensor)."""
+        return torch.round(spikes * self.norm)
+
+    def binary_maps(self, spikes):
+        """The output as ``max_level`` binary maps, one per virtual time
+        step, whose sum over ``norm`` is the output: step ``t`` fires where
+        ``k > t``."""
+        counts = self.spike_counts(spikes)
+        return [(counts > step).to(spikes.dtype)
+                for step in range(self.max_level)]
+
+
+def spiking_neurons(model):
+    """The spiking neurons of ``model`` with their names, in order."""
+    return [(name, module) for name, module in model.named_modules()
+            if isinstance(module, SpikingNeuron)]
