@@ -38,8 +38,8 @@ def main():
     print(f'input {tuple(image.shape)}, torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads')
     for arch in args.archs:
-        family = ESpikeFormer.arch_zoo[arch]['family']
-        num_taps = 5 if family == 'base' else 4
+        num_taps = len(
+            ESpikeFormer.stage_layout(ESpikeFormer.arch_zoo[arch])[0])
         model = MODELS.build(
             dict(
                 type='sdt3_mm.ESpikeFormer',

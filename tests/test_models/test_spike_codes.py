@@ -74,9 +74,12 @@ def _step(model, x):
 
 
 BUILDS = {
-    'base': lambda: ESpikeFormer(arch='t', out_indices=(0, 1, 2, 3, 4)),
-    'large': lambda: ESpikeFormer(arch=LARGE, out_indices=(0, 1, 2, 3)),
-    'meta': lambda: MetaSpikeFormer(
+    'base':
+    lambda: ESpikeFormer(arch='t', out_indices=(0, 1, 2, 3, 4)),
+    'large':
+    lambda: ESpikeFormer(arch=LARGE, out_indices=(0, 1, 2, 3)),
+    'meta':
+    lambda: MetaSpikeFormer(
         arch=dict(family='meta', embed_dims=[16, 32, 64, 64]),
         T=2,
         out_indices=(0, 1, 2)),
@@ -115,7 +118,8 @@ def test_codes_go_through_saved_tensor_hooks():
     with torch.autograd.graph.save_on_cpu():
         taps = model(x)
     sum(tap.square().mean() for tap in taps).backward()
-    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
+    assert all(
+        torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
 
 
 def test_outer_non_reentrant_checkpoint_recomputes():

@@ -48,7 +48,7 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from sdt3_mm.analysis import fold_bn
+from sdt3_mm.analysis import check_finite, fold_bn
 from sdt3_mm.models import MetaSpikeFormer
 from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
 from sdt3_mm.registry import MODELS
@@ -121,6 +121,7 @@ class Bench:
         variant, _, precision = variant.partition(':')
         self.model = build_backbone(target, variant).to(device)
         self.inputs = torch.randn(batch, 3, *size, device=device)
+        check_finite(self.inputs, 'the benchmark input')
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
         self.dtype = PRECISIONS.get(precision or amp)
 

@@ -21,7 +21,6 @@ _FAMILY_NEURON = {
     'large': dict(rounding='half_up', bounds='open'),
 }
 
-
 # The attention settings each family may change (attn_cfg), with the
 # reference's values; a base-family scale of None is 2 / sqrt(head_dim).
 _FAMILY_ATTENTION = {
@@ -167,16 +166,8 @@ class ESpikeFormer(SpikingBackbone):
             type='SFANeuron', D=D, **_FAMILY_NEURON[family])
         self.attn_cfg = self._parse_attn_cfg(family, attn_cfg)
 
-        if family == 'large':
-            depths = (1, 1, 2, self.arch_settings['depth'])
-            self.stage_channels = [dims[0] // 2, dims[0], dims[1], dims[2]]
-            strides = [2, 2, 2, 2]
-        else:
-            depths = self.base_depths
-            self.stage_channels = [
-                dims[0] // 2, dims[0], dims[1], dims[2], dims[3]
-            ]
-            strides = [2, 2, 2, 2, 1]
+        depths, self.stage_channels, strides = self.stage_layout(
+            self.arch_settings)
         self.num_taps = len(depths)
         self.total_stride = math.prod(strides)
         self.out_indices = self._parse_out_indices(out_indices)
@@ -276,6 +267,26 @@ class ESpikeFormer(SpikingBackbone):
                     f'ESpikeFormer: transformer width {dim} is not '
                     f'divisible by num_heads={num_heads}')
         return arch
+
+    @classmethod
+    def stage_layout(cls, arch_settings):
+        """Blocks, channels and stride of each tap's stage for an arch.
+
+        The one place the taps are derived from an arch: stage 1 is split
+        in two taps at half and full first width.
+
+        Args:
+            arch_settings (dict): A parsed arch (``arch_zoo`` entry).
+
+        Returns:
+            tuple[list[int], list[int], list[int]]: Depths, channels and
+            strides (of each stage's downsampling conv), one per tap.
+        """
+        dims = list(arch_settings['embed_dims'])
+        channels = [dims[0] // 2] + dims
+        if arch_settings['family'] == 'large':
+            return [1, 1, 2, arch_settings['depth']], channels, [2, 2, 2, 2]
+        return list(cls.base_depths), channels, [2, 2, 2, 2, 1]
 
     @classmethod
     def _parse_attn_cfg(cls, family, attn_cfg):

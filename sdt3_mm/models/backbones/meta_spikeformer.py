@@ -50,8 +50,7 @@ class MetaSpikeFormer(ESpikeFormer):
     families = ('meta', )
 
     def __init__(self, arch='55m', T=4, average_time=True, **kwargs):
-        for key in ('D', 'neuron_cfg', 'layer_scale_init_value',
-                    'time_steps'):
+        for key in ('D', 'neuron_cfg', 'layer_scale_init_value', 'time_steps'):
             if key in kwargs:
                 raise TypeError(f'MetaSpikeFormer has no {key!r}: its '
                                 f'neurons are multi-step LIF over T steps')

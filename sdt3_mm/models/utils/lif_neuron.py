@@ -109,8 +109,8 @@ class MultiStepLIFNeuron(SpikingNeuron):
         return x.reshape(self.T, -1, *x.shape[1:])
 
     def fire_with_code(self, x):
-        spikes, code = _LIFFunction.apply(self._steps(x), self.tau,
-                                          self.v_threshold, self.alpha)
+        spikes, code = _LIFFunction.apply(
+            self._steps(x), self.tau, self.v_threshold, self.alpha)
         return spikes.reshape(x.shape), code.reshape(x.shape)
 
     def fire_plain(self, x):

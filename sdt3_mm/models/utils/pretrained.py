@@ -72,22 +72,22 @@ def describe_arch(state_dict):
         rep_conv=any('.rep_conv.' in k for k in state_dict))
 
 
-def _arch_name(arch, zoo):
-    for name, preset in zoo.items():
-        dims = preset['embed_dims']
-        channels = [dims[0] // 2] + list(dims)
+def _arch_name(arch, backbone_cls):
+    for name, preset in backbone_cls.arch_zoo.items():
+        depths, channels, _ = backbone_cls.stage_layout(preset)
         if (preset['family'] == arch['family']
                 and channels == arch['stage_channels']
-                and preset.get('depth', 6) == arch['depth']
+                and depths[3] == arch['depth']
                 and preset.get('rep_conv', False) == arch['rep_conv']):
             return f"preset '{name}'"
     return 'a custom arch'
 
 
-def _describe(arch, zoo):
-    return (f"{_arch_name(arch, zoo)}: {arch['family']} family, stage "
-            f"widths {arch['stage_channels']}, {arch['depth']} stage-3 "
-            f"blocks{', rep_conv' if arch['rep_conv'] else ''}")
+def _describe(arch, backbone_cls):
+    return (
+        f"{_arch_name(arch, backbone_cls)}: {arch['family']} family, stage "
+        f"widths {arch['stage_channels']}, {arch['depth']} stage-3 "
+        f"blocks{', rep_conv' if arch['rep_conv'] else ''}")
 
 
 def load_pretrained_backbone(model, checkpoint, prefix=None):
@@ -137,8 +137,8 @@ def load_pretrained_backbone(model, checkpoint, prefix=None):
     if loaded_arch['stage_channels'] and loaded_arch != model_arch:
         raise ValueError(
             f'checkpoint {checkpoint} holds a backbone of '
-            f'{_describe(loaded_arch, model.arch_zoo)}, but the model is '
-            f'{_describe(model_arch, model.arch_zoo)}')
+            f'{_describe(loaded_arch, type(model))}, but the model is '
+            f'{_describe(model_arch, type(model))}')
     missing = set(expected) - set(state)
     unexpected = set(state) - set(expected)
     if missing or unexpected:

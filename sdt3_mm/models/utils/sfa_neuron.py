@@ -38,7 +38,8 @@ class _SFAFunction(torch.autograd.Function):
             inside = (x > 0) & (x < max_level)
         _round_(level, rounding)
         code = level.to(torch.uint8)
-        code.bitwise_or_(inside.to(torch.uint8).bitwise_left_shift_(FLAG_SHIFT))
+        code.bitwise_or_(
+            inside.to(torch.uint8).bitwise_left_shift_(FLAG_SHIFT))
         ctx.save_for_backward(code)
         ctx.mark_non_differentiable(code)
         ctx.norm = norm

@@ -37,8 +37,9 @@ class _VersionWatch:
     """Remembers a tensor's version without keeping its memory alive."""
 
     def __init__(self, tensor):
-        self._refs = [weakref.ref(t) for t in (tensor, tensor._base)
-                      if t is not None]
+        self._refs = [
+            weakref.ref(t) for t in (tensor, tensor._base) if t is not None
+        ]
         self._version = tensor._version
         self._what = f'{tensor.dtype} {list(tensor.shape)}'
 
@@ -172,9 +173,10 @@ class LinearAttentionProduct(nn.Module):
     def forward(self, q, k, v, q_code=None, k_code=None, v_code=None):
         if q_code is None or k_code is None or v_code is None:
             return (v @ k.transpose(-2, -1)) @ q
-        return _AttentionKeepingCodes.apply(
-            q, k, v, q_code.data, k_code.data, v_code.data,
-            (q_code.norm, k_code.norm, v_code.norm))
+        return _AttentionKeepingCodes.apply(q, k, v, q_code.data, k_code.data,
+                                            v_code.data,
+                                            (q_code.norm, k_code.norm,
+                                             v_code.norm))
 
     @staticmethod
     def spike_driven(q_maps, k_maps, v_maps, norms):

@@ -105,8 +105,7 @@ class StackedConvBN1d(nn.Module):
 
     def __init__(self, in_channels, hidden_channels, out_channels):
         super().__init__()
-        self.conv1 = SpikeConv1d(
-            in_channels, hidden_channels, 1, bias=False)
+        self.conv1 = SpikeConv1d(in_channels, hidden_channels, 1, bias=False)
         self.bn1 = nn.BatchNorm1d(hidden_channels)
         self.conv2 = nn.Conv1d(hidden_channels, out_channels, 1, bias=False)
         self.bn2 = nn.BatchNorm1d(out_channels)
@@ -303,20 +302,20 @@ class SpikeLinearAttention(nn.Module):
     def forward(self, x):
         spikes, code = fire(self.in_neuron, x)
         d, d_v = self.head_dims
-        (q, q_code), (k, k_code), (v, v_code) = (
-            self._heads(spikes, code, self.q, self.q_neuron, d),
-            self._heads(spikes, code, self.k, self.k_neuron, d),
-            self._heads(spikes, code, self.v, self.v_neuron, d_v))
+        (q, q_code), (k,
+                      k_code), (v,
+                                v_code) = (self._heads(spikes, code, self.q,
+                                                       self.q_neuron, d),
+                                           self._heads(spikes, code, self.k,
+                                                       self.k_neuron, d),
+                                           self._heads(spikes, code, self.v,
+                                                       self.v_neuron, d_v))
         y = self.product(q, k, v, q_code, k_code, v_code)
         y = y.reshape(x.shape[0], -1, *x.shape[2:]) * self.scale
         return read_spikes(self.proj, *fire(self.attn_neuron, y))
 
 
-def base_attention(channels,
-                   num_heads,
-                   neuron_cfg,
-                   value_ratio=4,
-                   scale=None):
+def base_attention(channels, num_heads, neuron_cfg, value_ratio=4, scale=None):
     """The base family's attention: 1x1 conv2d projections on NCHW.
 
     ``scale`` defaults to ``2 / sqrt(head_dim)``, as the reference's."""
@@ -408,7 +407,10 @@ class RepConv(nn.Module):
         return self.bn2(self.conv2(self.dwconv(x)))
 
 
-def meta_attention(channels, num_heads, neuron_cfg, attn_neuron_cfg,
+def meta_attention(channels,
+                   num_heads,
+                   neuron_cfg,
+                   attn_neuron_cfg,
                    scale=0.125):
     """Meta-SpikeFormer's attention: RepConv projections, scale 0.125."""
 

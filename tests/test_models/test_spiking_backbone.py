@@ -1,0 +1,81 @@
+"""What the spiking backbones share: time steps, static input checks,
+attention settings from the config."""
+import pytest
+import torch
+
+from sdt3_mm.models import ESpikeFormer, MetaSpikeFormer
+from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
+
+LIF = dict(type='MultiStepLIFNeuron', T=4)
+
+
+def test_multi_step_neuron_without_time_steps_is_refused():
+    # It would read a batch of 8 as 4 time steps of 2 images.
+    with pytest.raises(
+            ValueError,
+            match='runs over 4 time steps, but the '
+            'backbone has time_steps=1'):
+        ESpikeFormer(arch='t', neuron_cfg=LIF)
+    with pytest.raises(ValueError, match='runs over 4 time steps'):
+        ESpikeFormer(arch='t', neuron_cfg=LIF, time_steps=2)
+
+
+def test_time_steps_fold_into_the_batch_and_average():
+    torch.manual_seed(0)
+    model = ESpikeFormer(
+        arch='t', neuron_cfg=LIF, time_steps=4, out_indices=(2, 4)).eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        taps = model(x)
+        model.average_time = False
+        deep = model(x)
+    assert [tuple(t.shape) for t in taps] == [(3, 48, 4, 4), (3, 128, 2, 2)]
+    assert [t.shape[0] for t in deep] == [12, 12]
+    for tap, steps in zip(taps, deep):
+        torch.testing.assert_close(tap,
+                                   steps.reshape(4, 3, *tap.shape[1:]).mean(0))
+
+
+def _attentions(model):
+    return [m for m in model.modules() if isinstance(m, SpikeLinearAttention)]
+
+
+def test_attention_settings_from_the_config():
+    default = _attentions(ESpikeFormer(arch='t'))[0]
+    # The reference's: 2 / sqrt(head_dim), value width 4 x C.
+    assert default.scale == 2 * (96 // 8)**-0.5
+    assert default.head_dims == (12, 48)
+    changed = _attentions(
+        ESpikeFormer(arch='t', attn_cfg=dict(scale=0.5, value_ratio=2)))[0]
+    assert changed.scale == 0.5 and changed.head_dims == (12, 24)
+    large = ESpikeFormer(
+        arch=dict(
+            family='large', embed_dims=[16, 32, 64], depth=1, rep_conv=False),
+        attn_cfg=dict(hidden_ratio=2))
+    attention = _attentions(large)[0]
+    assert attention.scale == 0.125
+    assert attention.q.conv.conv1.out_channels == 128
+    meta = MetaSpikeFormer(
+        arch=dict(family='meta', embed_dims=[16, 32, 64, 64]),
+        attn_cfg=dict(scale=0.25))
+    assert {a.scale for a in _attentions(meta)} == {0.25}
+
+
+@pytest.mark.parametrize('attn_cfg,message', [
+    (dict(hidden_ratio=2), r"attn_cfg keys \['hidden_ratio'\] are not "
+     'settings of the base'),
+    (dict(scale=0), 'scale must be a positive number'),
+    (dict(value_ratio='4'), 'value_ratio must be a positive number'),
+])
+def test_bad_attention_settings_are_named(attn_cfg, message):
+    with pytest.raises(ValueError, match=message):
+        ESpikeFormer(arch='t', attn_cfg=attn_cfg)
+
+
+def test_stage_layout_is_the_one_derivation_of_taps():
+    for name, preset in ESpikeFormer.arch_zoo.items():
+        depths, channels, strides = ESpikeFormer.stage_layout(preset)
+        model = ESpikeFormer(arch=name)
+        assert [len(stage) for stage in model.stages] == depths
+        assert model.stage_channels == channels
+        assert model.total_stride == 16 and len(strides) == model.num_taps
