@@ -84,11 +84,21 @@ class SpikeMAE(BaseSelfSupervisor):
     """Spike-masked autoencoder (E-SpikeFormer V3's masked pretraining).
 
     Random 16 x 16 patches are masked (``mask_ratio``); the backbone runs
-    sparsely (:class:`SparseMasking`: masked patches are zero in the input
-    and after every conv and BN, BN statistics over visible positions), the
-    decoder predicts the pixels of every patch, and the head's loss
-    (MSE on per-patch-normalised pixels) is taken on masked patches only.
-    The backbone's keys are ESpikeFormer's, under ``backbone.``.
+    sparsely (masked patches are zero in the input and after every conv
+    and BN, BN statistics over visible positions), the decoder predicts
+    the pixels of every patch, and the head's loss (MSE on
+    per-patch-normalised pixels) is taken on masked patches only.
+
+    The backbone is converted once, here, by :meth:`SparseMasking.convert`
+    (masked BatchNorms holding the same parameters and buffers, permanent
+    conv hooks), all reading :attr:`sparse_masking`, the mask state this
+    model owns. :meth:`encode` sets the mask and leaves it held until the
+    next :meth:`encode` or :meth:`extract_feat`, so that backward's
+    recomputation of checkpointed blocks (``with_cp=True``) sees the
+    forward's mask: run each masked forward's backward before the next
+    forward. :meth:`extract_feat` clears it, and the backbone then computes
+    exactly as a plain ESpikeFormer. The backbone's keys are
+    ESpikeFormer's, under ``backbone.``.
 
     Args:
         backbone (dict): An ESpikeFormer whose last tap is at stride 16.
@@ -118,6 +128,9 @@ class SpikeMAE(BaseSelfSupervisor):
                 f'{patch_size}')
         self.mask_ratio = mask_ratio
         self.patch_size = patch_size
+        # A plain object, not a submodule: no state-dict keys of its own.
+        self.sparse_masking = SparseMasking()
+        self.sparse_masking.convert(self.backbone)
 
     def random_visible(self, images):
         """A random patch mask, ``B x h x w``, 1 where visible; exactly
@@ -136,11 +149,19 @@ class SpikeMAE(BaseSelfSupervisor):
         return visible.view(batch, *grid)
 
     def encode(self, images, visible):
-        """The backbone's last tap, run sparsely for ``visible``."""
-        with SparseMasking(self.backbone, visible) as sparse:
-            return self.backbone(sparse.mask_input(images))[-1]
+        """The backbone's last tap, run sparsely for ``visible``.
+
+        ``visible`` (``B x h x w``, 1 where visible) stays held by
+        :attr:`sparse_masking` after this returns (for the recomputation
+        in backward) until the next :meth:`encode` or :meth:`extract_feat`.
+        """
+        self.sparse_masking.check(self.backbone)
+        self.sparse_masking.set(visible)
+        return self.backbone(self.sparse_masking.mask_input(images))[-1]
 
     def extract_feat(self, inputs):
+        """The backbone's taps, without masking (the mask is cleared)."""
+        self.sparse_masking.clear()
         return self.backbone(inputs)
 
     def reconstruct(self, inputs, visible=None):
