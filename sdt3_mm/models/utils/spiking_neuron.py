@@ -24,7 +24,10 @@ own backward (the SFA neuron keeps its straight-through mask there). Layers
 that take the code (see :mod:`.spike_code_ops`) save it instead of their
 input and rebuild the input exactly in backward with :meth:`SpikeCode.decode`.
 Codes go through ``ctx.save_for_backward`` only, so saved-tensor hooks
-(``save_on_cpu``, non-reentrant checkpointing) see them as usual.
+(``save_on_cpu``, non-reentrant checkpointing) see them as usual. Under a
+tracer or compiler (``torch.jit.trace``, ``torch.compile``,
+``torch.export``) neurons fire with plain operations in training too: the
+graph then holds ordinary ops, and the compiler plans what to save.
 """
 from typing import NamedTuple
 
@@ -95,9 +98,9 @@ class SpikingNeuron(nn.Module):
         Returns:
             tuple[Tensor, SpikeCode | None]: The spikes (as
             :meth:`forward`) and their :class:`SpikeCode` in training mode,
-            ``None`` in evaluation mode.
+            ``None`` in evaluation mode and under a tracer or compiler.
         """
-        if self.training:
+        if self.training and not _tracing():
             spikes, code = self.fire_with_code(x)
             return spikes, SpikeCode(code, self.norm)
         return self.fire_plain(x), None
@@ -125,6 +128,10 @@ class SpikingNeuron(nn.Module):
         counts = self.spike_counts(spikes)
         return [(counts > step).to(spikes.dtype)
                 for step in range(self.max_level)]
+
+
+def _tracing():
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
 def spiking_neurons(model):
