@@ -1,9 +1,10 @@
-"""sdt3_mm: Spike-driven Transformer V3 (E-SpikeFormer) for OpenMMLab."""
-from .utils.checkpoint_loading import register_safe_local_loader
-from .version import __version__
+"""sdt3_mm: Spike-driven Transformer V3 (E-SpikeFormer) for OpenMMLab.
 
-# Importing the package makes mmengine's runner checkpoints loadable under
-# torch's weights-only default (see sdt3_mm.utils.checkpoint_loading).
-register_safe_local_loader()
+Importing the package changes nothing global: the weights-only loading of
+runner checkpoints is switched on explicitly, by
+``sdt3_mm.utils.safe_checkpoint_loading()`` or, in a config, by
+``custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]``.
+"""
+from .version import __version__
 
 __all__ = ['__version__']

@@ -11,9 +11,10 @@ import argparse
 import os.path as osp
 
 from mmengine.runner import Runner
+from runner_args import add_common_arguments, load_config
 
-import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
-from sdt3_mm.utils import add_common_arguments, load_config
+import sdt3_mm  # noqa: F401  (registries)
+from sdt3_mm.utils import safe_checkpoint_loading
 
 
 def parse_args():
@@ -39,7 +40,10 @@ def main():
         from mmengine.evaluator import DumpResults
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
-    print(runner.test())
+    # The checkpoint loads weights-only, also with a config that lacks
+    # sdt3_mm.SafeCheckpointLoadingHook.
+    with safe_checkpoint_loading():
+        print(runner.test())
 
 
 if __name__ == '__main__':

@@ -14,10 +14,10 @@ import os.path as osp
 
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
+from runner_args import add_common_arguments, load_config
 
-import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
-from sdt3_mm.utils import (add_common_arguments, load_config,
-                           use_mixed_precision)
+import sdt3_mm  # noqa: F401  (registries)
+from sdt3_mm.utils import safe_checkpoint_loading, use_mixed_precision
 
 
 def parse_args():
@@ -83,7 +83,10 @@ def main():
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         model.compile()
-    runner.train()
+    # Runner checkpoints (--resume, load_from) load weights-only, also
+    # with a config that lacks sdt3_mm.SafeCheckpointLoadingHook.
+    with safe_checkpoint_loading():
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -78,3 +78,5 @@ param_scheduler = [
         gamma=0.1)
 ]
 auto_scale_lr = dict(base_batch_size=32)
+# Runner checkpoints (--resume, load_from, test.py) load weights-only.
+custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]

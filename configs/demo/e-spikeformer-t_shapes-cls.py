@@ -94,5 +94,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=2))
 # Mean firing rate and energy per image, logged with the metric at each
 # evaluation; per-layer tables in <work_dir>/firing_rates/.
-custom_hooks = [dict(type='sdt3_mm.FiringRateHook')]
+custom_hooks = [
+    dict(type='sdt3_mm.FiringRateHook'),
+    # Runner checkpoints (--resume, load_from, test.py) load weights-only.
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook')
+]
 randomness = dict(seed=0)

@@ -114,5 +114,9 @@ default_hooks = dict(
         type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2))
 # Mean firing rate and energy per image, logged with the metric at each
 # evaluation; per-layer tables in <work_dir>/firing_rates/.
-custom_hooks = [dict(type='sdt3_mm.FiringRateHook')]
+custom_hooks = [
+    dict(type='sdt3_mm.FiringRateHook'),
+    # Runner checkpoints (--resume, load_from, test.py) load weights-only.
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook')
+]
 randomness = dict(seed=0)

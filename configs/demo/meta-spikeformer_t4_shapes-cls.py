@@ -23,5 +23,6 @@ model = dict(
         loss=dict(
             type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
         topk=(1, )))
-# Spike counting covers SFA neurons only.
-custom_hooks = []
+# Spike counting covers SFA neurons only: no FiringRateHook. Runner
+# checkpoints (--resume, load_from, test.py) load weights-only.
+custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]

@@ -23,3 +23,5 @@ model = dict(
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-4, weight_decay=0.05),
     paramwise_cfg=dict(_delete_=True, norm_decay_mult=0.0))
+# Runner checkpoints (--resume, load_from, test.py) load weights-only.
+custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]

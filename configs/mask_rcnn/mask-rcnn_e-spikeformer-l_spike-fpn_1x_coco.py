@@ -65,3 +65,5 @@ param_scheduler = [
 ]
 # 8 GPUs x 4 images.
 auto_scale_lr = dict(base_batch_size=32)
+# Runner checkpoints (--resume, load_from, test.py) load weights-only.
+custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]

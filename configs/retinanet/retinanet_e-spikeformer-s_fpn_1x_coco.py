@@ -18,3 +18,5 @@ model = dict(
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-4, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0))
+# Runner checkpoints (--resume, load_from, test.py) load weights-only.
+custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]

@@ -64,3 +64,5 @@ param_scheduler = [
 ]
 # 4 GPUs x 4 images.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+# Runner checkpoints (--resume, load_from, test.py) load weights-only.
+custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]

@@ -67,3 +67,5 @@ default_hooks = dict(
 randomness = dict(seed=0, diff_rank_seed=True)
 # The lr above is for 8 GPUs x 256 images; --auto-scale-lr rescales it.
 auto_scale_lr = dict(base_batch_size=2048)
+# Runner checkpoints (--resume, load_from, test.py) load weights-only.
+custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]

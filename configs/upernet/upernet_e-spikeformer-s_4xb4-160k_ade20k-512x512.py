@@ -34,3 +34,5 @@ param_scheduler = [
         begin=1500,
         end=160000),
 ]
+# Runner checkpoints (--resume, load_from, test.py) load weights-only.
+custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]

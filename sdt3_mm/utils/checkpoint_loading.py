@@ -7,7 +7,16 @@ restriction off, we keep ``weights_only=True`` and, only for a file that
 needs it, allow exactly the classes such a runner checkpoint is made of.
 A plain state dict is loaded with nothing allowed beyond torch's defaults,
 and a file that needs anything else is refused with the names it needs.
+
+Importing sdt3_mm changes none of mmengine's loaders. mmengine's runner
+loads through ``CheckpointLoader``, whose loader of local paths (the ``''``
+scheme) calls ``torch.load`` without ``weights_only``; to have it use
+:func:`safe_torch_load` instead, switch it on where it is needed, with
+:func:`safe_checkpoint_loading` (a context manager) or, in a config,
+``custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]``.
+Both put back the loader they found.
 """
+import contextlib
 import importlib
 import os.path as osp
 import pickle
@@ -107,18 +116,89 @@ def safe_torch_load(filename, map_location=None):
 
 
 def load_from_local_safely(filename, map_location):
+    """mmengine's loader of local paths, with :func:`safe_torch_load`."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
     return safe_torch_load(filename, map_location=map_location)
 
 
-def register_safe_local_loader():
+def _mmengine_local_loader():
+    """mmengine's own loader of local paths."""
+    from mmengine.runner import checkpoint
+    return checkpoint.load_from_local
+
+
+def _describe_loader(loader):
+    if loader is None:
+        return 'no loader'
+    name = getattr(loader, '__qualname__', None) or type(loader).__name__
+    return f'{getattr(loader, "__module__", "?")}.{name}'
+
+
+def _set_local_loader(loader):
+    if loader is None:
+        CheckpointLoader._schemes.pop('', None)
+    else:
+        CheckpointLoader.register_scheme(
+            prefixes='', loader=loader, force=True)
+
+
+def enable_safe_checkpoint_loading():
     """Make mmengine load local checkpoints through :func:`safe_torch_load`.
 
-    It replaces mmengine's loader of local paths (the ``''`` scheme), which
-    ``Runner.load_checkpoint`` (``load_from``, ``--resume``), ``test.py`` and
-    ``Pretrained`` init all go through.
+    It replaces mmengine's loader of local paths (the ``''`` scheme of
+    ``CheckpointLoader``), which ``Runner.load_checkpoint`` (``load_from``,
+    ``--resume``), ``test.py`` and ``Pretrained`` init all go through,
+    until :func:`restore_checkpoint_loader` is given the loader this
+    returns. Prefer :func:`safe_checkpoint_loading` or
+    :class:`~sdt3_mm.engine.SafeCheckpointLoadingHook`, which restore it.
+
+    Returns:
+        callable: The loader that was in place (mmengine's own or, when
+        already switched on, ours).
+
+    Raises:
+        RuntimeError: If another loader (another plugin's) is in place;
+            it is left as it is.
     """
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=load_from_local_safely, force=True)
+    current = CheckpointLoader._schemes.get('')
+    if current not in (_mmengine_local_loader(), load_from_local_safely):
+        raise RuntimeError(
+            f"the loader of local checkpoints in mmengine's "
+            f"CheckpointLoader (scheme '') is {_describe_loader(current)}, "
+            f"neither mmengine's own nor sdt3_mm's (another plugin replaced "
+            f'it?); sdt3_mm will not override it with its weights-only '
+            f'loader. Remove the other loader, or drop '
+            f'sdt3_mm.SafeCheckpointLoadingHook / safe_checkpoint_loading() '
+            f'and load runner checkpoints through that loader.')
+    _set_local_loader(load_from_local_safely)
+    return current
+
+
+def restore_checkpoint_loader(previous):
+    """Put back the loader of local paths that
+    :func:`enable_safe_checkpoint_loading` returned."""
+    _set_local_loader(previous)
+
+
+@contextlib.contextmanager
+def safe_checkpoint_loading():
+    """Within the block, mmengine loads local checkpoints (runner
+    checkpoints included) through :func:`safe_torch_load`; on leaving it,
+    the loader that was in place before is restored. Blocks may nest.
+
+    Example::
+
+        with safe_checkpoint_loading():
+            runner.train()  # load_from / resume of runner checkpoints
+
+    Raises:
+        RuntimeError: If another plugin's loader is in place (see
+            :func:`enable_safe_checkpoint_loading`).
+    """
+    previous = enable_safe_checkpoint_loading()
+    try:
+        yield
+    finally:
+        restore_checkpoint_loader(previous)

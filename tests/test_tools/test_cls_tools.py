@@ -55,7 +55,7 @@ def test_test_tool_on_the_checkpoint(trained, tmp_path):
         osp.join(ROOT, 'tools/test.py'), CONFIG,
         osp.join(work_dir, 'epoch_2.pth'), '--work-dir',
         str(tmp_path), '--cfg-options'
-    ] + _small_set(data_root), ROOT)
+    ] + _small_set(data_root), str(tmp_path))  # any working directory
     assert "'accuracy/top1'" in out
 
 
@@ -67,21 +67,28 @@ def test_resume_continues_from_the_checkpoint(trained, tmp_path):
         osp.join(work_dir, 'epoch_2.pth'), '--cfg-options'
     ] + _small_set(data_root)[:-3] +
                    ['train_cfg.max_epochs=3', 'train_cfg.val_interval=1'],
-                   ROOT)
+                   str(tmp_path))  # any working directory
     assert 'resumed epoch: 2' in log
     assert osp.isfile(osp.join(str(tmp_path), 'epoch_3.pth'))
 
 
-def test_mmpretrain_own_train_script(tmp_path):
+def test_mmpretrain_own_train_script_trains_and_resumes(tmp_path):
+    """MMPretrain's train.py resumes a runner checkpoint through the
+    config's SafeCheckpointLoadingHook (importing sdt3_mm does not switch
+    the weights-only loader on)."""
     import mmpretrain
     script = osp.join(
         osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
-    run_tool([
-        script, CONFIG, '--work-dir',
-        str(tmp_path / 'work'), '--cfg-options'
-    ] + _small_set(str(tmp_path / 'shapes'))[:-3] + ['train_cfg.max_epochs=1'],
-             ROOT)
-    assert osp.isfile(osp.join(str(tmp_path / 'work'), 'epoch_1.pth'))
+    work_dir = str(tmp_path / 'work')
+    options = _small_set(str(tmp_path / 'shapes'))[:-3]
+    run_tool([script, CONFIG, '--work-dir', work_dir, '--cfg-options'] +
+             options + ['train_cfg.max_epochs=1'], ROOT)
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
+    log = run_tool(
+        [script, CONFIG, '--work-dir', work_dir, '--resume', '--cfg-options'] +
+        options + ['train_cfg.max_epochs=2'], ROOT)
+    assert 'resumed epoch: 1' in log
+    assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
 
 
 def test_verify_spike_driven_on_the_checkpoint(trained, tmp_path):
@@ -90,7 +97,7 @@ def test_verify_spike_driven_on_the_checkpoint(trained, tmp_path):
         osp.join(ROOT, 'tools/analysis_tools/verify_spike_driven.py'), CONFIG,
         osp.join(work_dir, 'epoch_2.pth'), '--num-images', '6', '--json',
         str(tmp_path / 'verify.json'), '--cfg-options'
-    ] + _small_set(data_root))
+    ] + _small_set(data_root), str(tmp_path))  # any working directory
     assert out.count('PASS') == 3 and 'FAIL' not in out
     with open(tmp_path / 'verify.json') as f:
         result = json.load(f)

@@ -107,6 +107,8 @@ val_evaluator = dict(ann_file='{data_root}/annotations/instances_val.json',
                      metric='bbox')
 test_evaluator = val_evaluator
 train_cfg = dict(max_epochs=1)
+# Runner checkpoints (test.py below) load weights-only.
+custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]
 """
 
 

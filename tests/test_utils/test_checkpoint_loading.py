@@ -1,15 +1,23 @@
-"""mmengine runner checkpoints load under torch's weights-only default."""
+"""mmengine runner checkpoints load under torch's weights-only default,
+with sdt3_mm's loader switched on explicitly (never by importing it)."""
 import os
 import os.path as osp
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
+from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 from PIL import Image
 
-import sdt3_mm  # noqa: F401  (registers the checkpoint loader)
-from sdt3_mm.utils import safe_torch_load
+from sdt3_mm.engine import SafeCheckpointLoadingHook
+from sdt3_mm.utils import safe_checkpoint_loading, safe_torch_load
+from sdt3_mm.utils.checkpoint_loading import load_from_local_safely
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SAFE_HOOK = dict(type='sdt3_mm.SafeCheckpointLoadingHook')
 
 
 def _image_folder(root):
@@ -95,18 +103,120 @@ def test_resume_and_load_from(runner_checkpoint):
     path, data, root = runner_checkpoint
     resumed = Runner.from_cfg(
         _runner_cfg(
-            osp.join(root, 'resumed'), data, 4, load_from=path, resume=True))
+            osp.join(root, 'resumed'),
+            data,
+            4,
+            load_from=path,
+            resume=True,
+            custom_hooks=[SAFE_HOOK]))
     resumed.train()
     assert resumed.iter == 4
     hub = resumed.message_hub.get_scalar('train/loss')
     assert len(hub.data[0]) == 4  # two iterations before, two after
+    # after_run put mmengine's loader back
+    assert CheckpointLoader._schemes[''] is load_from_local
 
     from mmengine.runner import load_checkpoint
     model = resumed.model
-    load_checkpoint(model, path, map_location='cpu')
+    with safe_checkpoint_loading():
+        load_checkpoint(model, path, map_location='cpu')
     saved = safe_torch_load(path)['state_dict']
     for key, value in model.state_dict().items():
         assert torch.equal(value, saved[key]), key
+
+
+def test_resume_without_the_hook_fails(runner_checkpoint):
+    """What the hook is for: mmengine's own loader refuses the file."""
+    from mmengine.runner import Runner
+    path, data, root = runner_checkpoint
+    runner = Runner.from_cfg(
+        _runner_cfg(
+            osp.join(root, 'no_hook'), data, 4, load_from=path, resume=True))
+    with pytest.raises(pickle.UnpicklingError):
+        runner.train()
+
+
+def test_importing_sdt3_mm_leaves_mmengine_loader():
+    """Every module of the package, and the registries' lazy imports of a
+    config's ``sdt3_mm.`` types, in a fresh process."""
+    code = """
+import importlib
+import pkgutil
+from mmengine.registry import HOOKS, MODELS, DefaultScope
+from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+with DefaultScope.overwrite_default_scope('mmpretrain'):
+    HOOKS.build(dict(type='sdt3_mm.SafeCheckpointLoadingHook'))
+    MODELS.build(dict(type='sdt3_mm.ESpikeFormer', arch='t'))
+assert CheckpointLoader._schemes[''] is load_from_local, 'lazy imports'
+import sdt3_mm
+for info in pkgutil.walk_packages(sdt3_mm.__path__, 'sdt3_mm.'):
+    importlib.import_module(info.name)
+loader = CheckpointLoader._schemes['']
+assert loader is load_from_local, loader
+print('mmengine loader')
+"""
+    result = subprocess.run([sys.executable, '-c', code],
+                            cwd=ROOT,
+                            capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'mmengine loader' in result.stdout
+
+
+def test_context_manager_switches_and_restores(runner_checkpoint):
+    path, _, _ = runner_checkpoint
+    assert CheckpointLoader._schemes[''] is load_from_local
+    with pytest.raises(pickle.UnpicklingError):
+        CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    with safe_checkpoint_loading():
+        assert CheckpointLoader._schemes[''] is load_from_local_safely
+        loaded = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        assert loaded['meta']['iter'] == 2
+        with safe_checkpoint_loading():  # nested: still ours after it
+            pass
+        assert CheckpointLoader._schemes[''] is load_from_local_safely
+    assert CheckpointLoader._schemes[''] is load_from_local
+    with pytest.raises(KeyError), safe_checkpoint_loading():
+        raise KeyError('the block failed')
+    assert CheckpointLoader._schemes[''] is load_from_local
+
+
+def _foreign_loader(filename, map_location):
+    raise AssertionError('not called')
+
+
+def test_another_plugins_loader_is_named_not_overridden(monkeypatch):
+    monkeypatch.setitem(CheckpointLoader._schemes, '', _foreign_loader)
+    with pytest.raises(
+            RuntimeError, match='test_checkpoint_loading'
+            '._foreign_loader'):
+        with safe_checkpoint_loading():
+            pass
+    with pytest.raises(RuntimeError, match='_foreign_loader'):
+        SafeCheckpointLoadingHook().before_run(None)
+    assert CheckpointLoader._schemes[''] is _foreign_loader
+
+
+def test_hook_switches_on_for_the_run_and_restores():
+    from mmengine.registry import HOOKS, DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        hook = HOOKS.build(SAFE_HOOK)
+    assert isinstance(hook, SafeCheckpointLoadingHook)
+    assert hook.priority == 'HIGHEST'
+    assert CheckpointLoader._schemes[''] is load_from_local
+    hook.before_run(None)
+    try:
+        assert CheckpointLoader._schemes[''] is load_from_local_safely
+    finally:
+        hook.after_run(None)
+    assert CheckpointLoader._schemes[''] is load_from_local
+    # inside safe_checkpoint_loading (as tools/train.py runs), it leaves
+    # the block's loader in place
+    with safe_checkpoint_loading():
+        hook.before_run(None)
+        hook.after_run(None)
+        assert CheckpointLoader._schemes[''] is load_from_local_safely
+    assert CheckpointLoader._schemes[''] is load_from_local
 
 
 class Payload:

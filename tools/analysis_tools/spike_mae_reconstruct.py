@@ -22,10 +22,9 @@ import numpy as np
 import torch
 from mmengine.dataset import Compose
 from mmengine.registry import DATASETS
+from model_inputs import add_model_arguments, build_analysis_model
 
-import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
-from sdt3_mm.analysis.model_inputs import (add_model_arguments,
-                                           build_analysis_model)
+import sdt3_mm  # noqa: F401  (registries)
 
 
 def parse_args():

@@ -1,4 +1,10 @@
-"""What tools/train.py and tools/test.py share: arguments and config set-up."""
+"""What tools/train.py and tools/test.py share: their common arguments,
+the config set-up and, without GPUs, the gloo launch.
+
+Imported by those scripts from their own folder (Python puts a script's
+folder on ``sys.path``), so they run from any working directory and
+through tools/dist_train.sh alike.
+"""
 import os
 import os.path as osp
 
@@ -37,7 +43,7 @@ def load_config(args):
         Config: The config, with ``launcher`` and ``work_dir`` set
         (``./work_dirs/<config name>`` by default). With the ``pytorch``
         launcher on a machine without CUDA, the gloo process group is
-        started here (see :func:`_init_cpu_distributed`).
+        started here (see :func:`init_cpu_distributed`).
     """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -53,40 +59,11 @@ def load_config(args):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
-        _init_cpu_distributed(cfg)
+        init_cpu_distributed(cfg)
     return cfg
 
 
-def use_mixed_precision(cfg, dtype=None):
-    """Switch ``cfg``'s optim wrapper to mixed-precision training.
-
-    Args:
-        cfg (Config): The config to change in place.
-        dtype (str, optional): ``'fp16'``: mmengine's ``AmpOptimWrapper``
-            with dynamic loss scaling (GPU only); ``'bf16'``:
-            :class:`~sdt3_mm.engine.BF16OptimWrapper`, without loss
-            scaling, on any device. None: fp16 with a GPU, bf16 without.
-    """
-    if dtype is None:
-        dtype = 'fp16' if torch.cuda.is_available() else 'bf16'
-    if dtype not in ('fp16', 'bf16'):
-        raise ValueError(f'mixed precision must be fp16 or bf16, got '
-                         f'{dtype!r}')
-    wrapper = cfg.optim_wrapper
-    if dtype == 'fp16':
-        if not torch.cuda.is_available():
-            raise RuntimeError(
-                'fp16 mixed precision needs a GPU (its loss scaling runs in '
-                'mmengine\'s AmpOptimWrapper, which refuses CPUs); use bf16')
-        wrapper.type = 'AmpOptimWrapper'
-        wrapper.setdefault('loss_scale', 'dynamic')
-    else:
-        wrapper.type = 'sdt3_mm.BF16OptimWrapper'
-        for key in ('loss_scale', 'dtype'):
-            wrapper.pop(key, None)
-
-
-def _init_cpu_distributed(cfg):
+def init_cpu_distributed(cfg):
     """Let mmengine's DDP run on CPU processes started by torchrun.
 
     mmengine 0.10.7 assumes a GPU per process: its ``init_dist`` calls

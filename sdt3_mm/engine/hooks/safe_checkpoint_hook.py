@@ -1,0 +1,46 @@
+"""Weights-only loading of runner checkpoints for the length of a run."""
+from mmengine.hooks import Hook
+
+from sdt3_mm.registry import HOOKS
+from sdt3_mm.utils.checkpoint_loading import (enable_safe_checkpoint_loading,
+                                              restore_checkpoint_loader)
+
+
+@HOOKS.register_module()
+class SafeCheckpointLoadingHook(Hook):
+    """Load local checkpoints through :func:`~sdt3_mm.utils.safe_torch_load`
+    while the runner runs.
+
+    torch 2.13 loads with ``weights_only=True`` by default, which rejects
+    the checkpoints mmengine's runner writes (``--resume``, ``load_from``
+    of a runner checkpoint, ``test.py``). In ``before_run`` this hook puts
+    sdt3_mm's loader in place of mmengine's loader of local paths, and in
+    ``after_run`` it puts back the loader it found. mmengine's ``Runner``
+    calls ``before_run`` before it initialises the weights (``Pretrained``
+    init) and before ``load_or_resume`` in ``train()``, ``val()`` and
+    ``test()`` alike, so every checkpoint the runner reads goes through it.
+    Use it in any config as::
+
+        custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]
+
+    If the run fails, ``after_run`` is not called and the loader stays in
+    place until the process ends.
+
+    Raises:
+        RuntimeError: In ``before_run``, if another plugin replaced
+            mmengine's loader (see
+            :func:`~sdt3_mm.utils.enable_safe_checkpoint_loading`).
+    """
+
+    # First in before_run, so that hooks after it may load checkpoints too.
+    priority = 'HIGHEST'
+
+    def __init__(self):
+        self._previous = []
+
+    def before_run(self, runner):
+        self._previous.append(enable_safe_checkpoint_loading())
+
+    def after_run(self, runner):
+        if self._previous:
+            restore_checkpoint_loader(self._previous.pop())
