@@ -65,6 +65,17 @@ if ! step_done openmmlab; then
     mark_done openmmlab
 fi
 
+# ONNX export and CPU inference. torch's default exporter (dynamo=True) needs
+# onnxscript (and its onnx-ir); dynamo=False needs only onnx. These wheels run
+# on numpy 1.x; "numpy<2" keeps pip from upgrading it. An existing venv lacks
+# the stamp, so it runs this step once.
+if ! step_done onnx; then
+    log "installing onnx, onnxruntime (CPU) and onnxscript"
+    "${PIP[@]}" "onnx==1.23.2" "onnxruntime==1.32.0" "onnxscript==0.7.2" \
+        "onnx-ir==1.1.0" "numpy<2"
+    mark_done onnx
+fi
+
 # Editable, so the checkout is what runs; re-done when setup.cfg changes.
 if [ ! -f "$STAMPS/package" ] || [ "$ROOT/setup.cfg" -nt "$STAMPS/package" ]; then
     log "installing sdt3_mm (editable) with test extras"

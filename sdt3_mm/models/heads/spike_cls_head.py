@@ -146,6 +146,9 @@ class MetaSpikeClsHead(SpikeKDClsHead):
                          kd_loss_weight, **kwargs)
         self.T = T
         if not kd:
+            # Unregistered first: a None submodule entry breaks clients that
+            # walk the children (mmengine's FLOP-count printout).
+            del self.fc_kd
             self.fc_kd = None
 
     def _mean_over_time(self, logits):
