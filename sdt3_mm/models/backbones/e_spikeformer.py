@@ -85,8 +85,7 @@ class ESpikeFormer(SpikingBackbone):
         zero_init_residual (bool): Start every residual branch at zero (the
             weight of the BN that closes it), so each block begins as the
             identity, as MMPretrain's ResNet does. The reference keeps
-            PyTorch's defaults (False); from scratch on small data the
-            zero start trains much faster. Defaults to False.
+            PyTorch's defaults (False). Defaults to False.
         with_cp (bool): Keep only each block's input for backward and run
             the block again there (activation checkpointing; costs time,
             see docs/benchmark.md); BN running statistics are updated once,
