@@ -14,7 +14,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from sdt3_mm.models import ESpikeFormer, MetaSpikeFormer, SFANeuron
 from sdt3_mm.models.utils.spike_code_ops import SpikeConv2d
 from sdt3_mm.models.utils.spike_layers import SpikeConvBN
-from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+from sdt3_mm.models.utils.spiking_neuron import (SpikingNeuron, reshape_spikes,
+                                                 spike_code_of)
 
 LARGE = dict(family='large', embed_dims=[32, 64, 128], depth=2, rep_conv=True)
 
@@ -24,8 +25,8 @@ def _spikes_kept_by_graph(neuron_training):
     layer = SpikeConvBN(SpikeConv2d(4, 4, 3, padding=1), neuron_cfg=None)
     neuron = SFANeuron().train(neuron_training)
     x = torch.randn(2, 4, 8, 8, requires_grad=True)
-    spikes, code = neuron.fire(x * 3)
-    out = layer(spikes, code)
+    spikes = neuron(x * 3)
+    out = layer(spikes)
     ref = weakref.ref(spikes)
     del spikes
     gc.collect()
@@ -146,18 +147,50 @@ def test_in_place_change_of_saved_spikes_is_an_error(reader):
     if reader == 'conv':
         neuron, layer = SFANeuron(), SpikeConv2d(4, 4, 3, padding=1)
         x = torch.randn(2, 4, 8, 8, requires_grad=True)
-        spikes, code = neuron.fire(x * 3)
-        out = layer(spikes, code)
+        spikes = neuron(x * 3)
+        out = layer(spikes)
     else:
         from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
         neuron = SFANeuron()
         x = torch.randn(3, 2, 4, 6, requires_grad=True)
-        (q, qc), (k, kc), (v, vc) = (neuron.fire(x * s) for s in (1, 2, 3))
-        out = LinearAttentionProduct()(q, k, v, qc, kc, vc)
+        q, k, v = (neuron(x * s) for s in (1, 2, 3))
+        out = LinearAttentionProduct()(q, k, v)
         spikes = k
     spikes.mul_(2)
     with pytest.raises(RuntimeError, match='modified by an inplace'):
         out.sum().backward()
+
+
+def test_a_code_is_read_only_from_the_unmodified_output():
+    """Spikes changed in place before a layer reads them, or replaced by a
+    forward hook, are read as plain floats: no stale code is used."""
+    neuron = SFANeuron()
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    spikes = neuron(x * 3)
+    assert spike_code_of(spikes) is not None
+    assert spike_code_of(spikes.reshape(2, 4, 64)) is None
+    assert spike_code_of(reshape_spikes(spikes, (2, 4, 64))) is not None
+    spikes.mul_(2)
+    assert spike_code_of(spikes) is None
+    assert spike_code_of(neuron.eval()(x)) is None
+    neuron.train()
+    handle = neuron.register_forward_hook(lambda m, i, out: out * 1)
+    assert spike_code_of(neuron(x)) is None
+    handle.remove()
+
+
+def test_neuron_hooks_run_in_training_and_evaluation():
+    model = ESpikeFormer(arch='t')
+    calls = []
+    for module in model.modules():
+        if isinstance(module, SpikingNeuron):
+            module.register_forward_hook(lambda *args: calls.append(1))
+    x = torch.randn(1, 3, 32, 32)
+    model.train()(x)
+    num_train = len(calls)
+    with torch.no_grad():
+        model.eval()(x)
+    assert num_train > 50 and len(calls) == 2 * num_train
 
 
 def test_bf16_autocast_gradients_equal_the_plain_graph():

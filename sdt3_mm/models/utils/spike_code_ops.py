@@ -1,9 +1,9 @@
 """Layers that read spikes and keep the spikes' one-byte code for backward.
 
 A conv or a matmul keeps its input for backward. When that input is a
-neuron's output and the neuron's :class:`~.spiking_neuron.SpikeCode` comes
-with it (training mode), the layers here keep the code instead of the float
-spikes (a quarter of the memory, and the neuron keeps the same code for its
+neuron's output carrying its :class:`~.spiking_neuron.SpikeCode` (training
+mode, see :func:`~.spiking_neuron.spike_code_of`), the layers here keep the
+code instead of the float spikes (a quarter of the memory, and the neuron keeps the same code for its
 own backward, so the two share one byte per element) and rebuild the
 spikes bit for bit in backward. Without a code (evaluation mode, or a
 caller that has none) they are the plain PyTorch layers.
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .spiking_neuron import SpikeCode
+from .spiking_neuron import SpikeCode, spike_code_of
 
 
 def _compute_dtype(x):
@@ -96,12 +96,11 @@ class _ConvKeepingCode(torch.autograd.Function):
 
 
 class _SpikeConvMixin:
-    """``forward(spikes, code=None)`` for ``nn.Conv1d`` / ``nn.Conv2d``."""
+    """A forward for ``nn.Conv1d`` / ``nn.Conv2d`` that saves the code of
+    the spikes it reads, if they carry one."""
 
-    #: Layers whose forward takes ``(spikes, code=None)``.
-    takes_spike_code = True
-
-    def forward(self, x, code=None):
+    def forward(self, x):
+        code = spike_code_of(x)
         if code is None or self.padding_mode != 'zeros' or isinstance(
                 self.padding, str):
             return super().forward(x)
@@ -111,15 +110,15 @@ class _SpikeConvMixin:
 
 
 class SpikeConv1d(_SpikeConvMixin, nn.Conv1d):
-    """``nn.Conv1d`` reading spikes: given their :class:`SpikeCode`, it keeps
-    the code for backward instead of the float spikes. Same parameters,
-    values and gradients as ``nn.Conv1d``."""
+    """``nn.Conv1d`` reading spikes: for spikes carrying their
+    :class:`SpikeCode` it keeps the code for backward instead of the float
+    spikes. Same parameters, values and gradients as ``nn.Conv1d``."""
 
 
 class SpikeConv2d(_SpikeConvMixin, nn.Conv2d):
-    """``nn.Conv2d`` reading spikes: given their :class:`SpikeCode`, it keeps
-    the code for backward instead of the float spikes. Same parameters,
-    values and gradients as ``nn.Conv2d``."""
+    """``nn.Conv2d`` reading spikes: for spikes carrying their
+    :class:`SpikeCode` it keeps the code for backward instead of the float
+    spikes. Same parameters, values and gradients as ``nn.Conv2d``."""
 
 
 class _AttentionKeepingCodes(torch.autograd.Function):
@@ -159,8 +158,9 @@ class LinearAttentionProduct(nn.Module):
     ``y = (v @ k^T) @ q`` on channel-first heads (``q, k``: ``B x h x d x
     N``, ``v``: ``B x h x d_v x N``), i.e. ``y^T = q^T (k^T v)``: without a
     softmax the product is associative, and ``k^T v`` is ``d x d_v`` per
-    head, so cost and memory grow linearly with the tokens. Given the
-    operands' spike codes (training) it keeps those instead of the spikes.
+    head, so cost and memory grow linearly with the tokens. When the
+    operands carry their spike codes (training) it keeps those instead of
+    the spikes.
 
     The attention's spike-driven execution (:meth:`spike_driven`) and its
     operation count (:meth:`flops`) are defined here, next to the product
@@ -170,7 +170,8 @@ class LinearAttentionProduct(nn.Module):
     #: Which operand's binary spikes each product consumes.
     spike_operands = dict(kv='k', q='q')
 
-    def forward(self, q, k, v, q_code=None, k_code=None, v_code=None):
+    def forward(self, q, k, v):
+        q_code, k_code, v_code = (spike_code_of(t) for t in (q, k, v))
         if q_code is None or k_code is None or v_code is None:
             return (v @ k.transpose(-2, -1)) @ q
         return _AttentionKeepingCodes.apply(q, k, v, q_code.data, k_code.data,

@@ -6,10 +6,10 @@ branch starts with an SFA neuron, so each linear operation in the body
 reads integer spike counts. Token-wise parts (the MLP, the large family's
 blocks) run on ``x.flatten(2)``, a view, and return to NCHW by another view.
 
-In training, a neuron hands the layer after it the spikes' one-byte code
-with the spikes (see :mod:`.spike_code_ops`): layers that read spikes
-take ``(x, code=None)`` and save the code for backward in place of the
-float spikes.
+In training, a neuron's output carries the spikes' one-byte code (see
+:mod:`.spiking_neuron`): the convs and attention products that read
+spikes (:mod:`.spike_code_ops`) save the code for backward in place of
+the float spikes.
 """
 import torch
 from mmcv.cnn.bricks import DropPath
@@ -17,7 +17,7 @@ from torch import nn
 
 from sdt3_mm.registry import MODELS, build_in_scope
 from .spike_code_ops import LinearAttentionProduct, SpikeConv1d, SpikeConv2d
-from .spiking_neuron import SpikingNeuron
+from .spiking_neuron import reshape_spikes
 
 
 def build_neuron(neuron_cfg):
@@ -25,21 +25,6 @@ def build_neuron(neuron_cfg):
     if neuron_cfg is None:
         return nn.Identity()
     return build_in_scope(MODELS, neuron_cfg)
-
-
-def fire(neuron, x):
-    """``(spikes, code)`` of ``neuron`` (see :meth:`SpikingNeuron.fire`);
-    any other module (``nn.Identity``) gives ``(neuron(x), None)``."""
-    if isinstance(neuron, SpikingNeuron):
-        return neuron.fire(x)
-    return neuron(x), None
-
-
-def read_spikes(layer, x, code):
-    """``layer(x)``, handing it the spikes' code if it takes one."""
-    if code is not None and getattr(layer, 'takes_spike_code', False):
-        return layer(x, code)
-    return layer(x)
 
 
 def replace_relus(module, neuron_cfg):
@@ -66,9 +51,6 @@ def _drop_path(rate):
 class SpikeConvBN(nn.Module):
     """A neuron, then a linear operation, then an optional BatchNorm.
 
-    Without a neuron of its own it reads spikes made elsewhere, and takes
-    their code as ``forward(x, code)``.
-
     Args:
         conv (nn.Module): The linear operation (a conv, or a stack of them).
         bn (nn.Module, optional): The norm after it. Defaults to None.
@@ -82,12 +64,8 @@ class SpikeConvBN(nn.Module):
         self.conv = conv
         self.bn = bn if bn is not None else nn.Identity()
 
-    takes_spike_code = True
-
-    def forward(self, x, code=None):
-        if isinstance(self.neuron, SpikingNeuron):
-            x, code = self.neuron.fire(x)
-        return self.bn(read_spikes(self.conv, x, code))
+    def forward(self, x):
+        return self.bn(self.conv(self.neuron(x)))
 
 
 class StackedConvBN1d(nn.Module):
@@ -110,10 +88,8 @@ class StackedConvBN1d(nn.Module):
         self.conv2 = nn.Conv1d(hidden_channels, out_channels, 1, bias=False)
         self.bn2 = nn.BatchNorm1d(out_channels)
 
-    takes_spike_code = True
-
-    def forward(self, x, code=None):
-        return self.bn2(self.conv2(self.bn1(self.conv1(x, code))))
+    def forward(self, x):
+        return self.bn2(self.conv2(self.bn1(self.conv1(x))))
 
 
 class SepConv(nn.Module):
@@ -293,26 +269,20 @@ class SpikeLinearAttention(nn.Module):
         self.attn_neuron = build_neuron(attn_neuron_cfg or neuron_cfg)
         self.proj = proj
 
-    def _heads(self, x, code, projection, neuron, head_dim):
-        spikes, code = fire(neuron, read_spikes(projection, x, code))
-        shape = (spikes.shape[0], self.num_heads, head_dim, -1)
-        return spikes.reshape(shape), None if code is None else code.reshape(
-            shape)
+    def _heads(self, spikes, projection, neuron, head_dim):
+        heads = neuron(projection(spikes))
+        return reshape_spikes(heads,
+                              (heads.shape[0], self.num_heads, head_dim, -1))
 
     def forward(self, x):
-        spikes, code = fire(self.in_neuron, x)
+        spikes = self.in_neuron(x)
         d, d_v = self.head_dims
-        (q, q_code), (k,
-                      k_code), (v,
-                                v_code) = (self._heads(spikes, code, self.q,
-                                                       self.q_neuron, d),
-                                           self._heads(spikes, code, self.k,
-                                                       self.k_neuron, d),
-                                           self._heads(spikes, code, self.v,
-                                                       self.v_neuron, d_v))
-        y = self.product(q, k, v, q_code, k_code, v_code)
+        y = self.product(
+            self._heads(spikes, self.q, self.q_neuron, d),
+            self._heads(spikes, self.k, self.k_neuron, d),
+            self._heads(spikes, self.v, self.v_neuron, d_v))
         y = y.reshape(x.shape[0], -1, *x.shape[2:]) * self.scale
-        return read_spikes(self.proj, *fire(self.attn_neuron, y))
+        return self.proj(self.attn_neuron(y))
 
 
 def base_attention(channels, num_heads, neuron_cfg, value_ratio=4, scale=None):
@@ -379,8 +349,6 @@ class RepConv(nn.Module):
         out_channels (int): Output channels.
     """
 
-    takes_spike_code = True
-
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.conv1 = SpikeConv2d(in_channels, in_channels, 1, bias=False)
@@ -402,8 +370,8 @@ class RepConv(nn.Module):
         x = torch.cat([cols, x, cols], dim=3)
         return torch.cat([rows, x, rows], dim=2)
 
-    def forward(self, x, code=None):
-        x = self._pad(self.bn1(self.conv1(x, code)))
+    def forward(self, x):
+        x = self._pad(self.bn1(self.conv1(x)))
         return self.bn2(self.conv2(self.dwconv(x)))
 
 

@@ -18,11 +18,16 @@ folded into the batch, time-major (``T * B``); stateless neurons have
 **Spike codes.** A layer that reads spikes keeps its input for backward
 (a conv needs it for the weight gradient), which would be a 4-byte float
 per element for a value that is a small integer over ``norm``. In training
-a neuron therefore also returns a *spike code*, one ``uint8`` per element:
+a neuron therefore also makes a *spike code*, one ``uint8`` per element:
 the count ``k`` in the low seven bits, the top bit free for the neuron's
-own backward (the SFA neuron keeps its straight-through mask there). Layers
-that take the code (see :mod:`.spike_code_ops`) save it instead of their
-input and rebuild the input exactly in backward with :meth:`SpikeCode.decode`.
+own backward (the SFA neuron keeps its straight-through mask there). The
+neuron is called as a module as usual (its forward hooks run in training
+and evaluation alike) and its output tensor carries the code along
+(:func:`spike_code_of`); layers that read spikes (see
+:mod:`.spike_code_ops`) save the code instead of their input and rebuild
+the input exactly in backward with :meth:`SpikeCode.decode`. A code is
+only taken from the tensor it was made for, unmodified: an output changed
+in place, or replaced by a hook, is read as plain float spikes.
 Codes go through ``ctx.save_for_backward`` only, so saved-tensor hooks
 (``save_on_cpu``, non-reentrant checkpointing) see them as usual. Under a
 tracer or compiler (``torch.jit.trace``, ``torch.compile``,
@@ -86,8 +91,12 @@ class SpikingNeuron(nn.Module):
     time_steps: int = 1
 
     def forward(self, x):
-        """Spikes ``k / norm`` for the membrane potentials ``x``."""
-        return self.fire(x)[0]
+        """Spikes ``k / norm`` for the membrane potentials ``x``; in
+        training they carry their code (:func:`spike_code_of`)."""
+        spikes, code = self.fire(x)
+        if code is not None:
+            attach_spike_code(spikes, code)
+        return spikes
 
     def fire(self, x):
         """Spikes and, in training, their code for the next layer.
@@ -128,6 +137,33 @@ class SpikingNeuron(nn.Module):
         counts = self.spike_counts(spikes)
         return [(counts > step).to(spikes.dtype)
                 for step in range(self.max_level)]
+
+
+_CODE_ATTR = '_sdt3_spike_code'
+
+
+def attach_spike_code(spikes, code):
+    """Let ``spikes`` carry ``code`` for the layers that read them (valid
+    while ``spikes`` is not modified in place)."""
+    setattr(spikes, _CODE_ATTR, (code, spikes._version))
+
+
+def spike_code_of(x):
+    """The :class:`SpikeCode` ``x`` carries, or None (none attached, or
+    ``x`` modified in place since)."""
+    entry = getattr(x, _CODE_ATTR, None)
+    if entry is None or entry[1] != x._version:
+        return None
+    return entry[0]
+
+
+def reshape_spikes(spikes, shape):
+    """``spikes.reshape(shape)``, carrying the code along."""
+    code = spike_code_of(spikes)
+    out = spikes.reshape(shape)
+    if code is not None:
+        attach_spike_code(out, code.reshape(shape))
+    return out
 
 
 def _tracing():
