@@ -23,6 +23,9 @@ model = dict(
         loss=dict(
             type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
         topk=(1, )))
-# Spike counting covers SFA neurons only: no FiringRateHook. Runner
-# checkpoints (--resume, load_from, test.py) load weights-only.
-custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]
+# Firing rate and energy (T x D = 4 x 1) logged with the accuracy.
+custom_hooks = [
+    dict(type='sdt3_mm.FiringRateHook'),
+    # Runner checkpoints (--resume, load_from, test.py) load weights-only.
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook')
+]

@@ -6,7 +6,9 @@ linear layer along its output channels: ``BN(W x + b)`` equals
 (``s = sqrt(var + eps)``). After folding, every weight layer that reads
 spikes is an accumulate-only op with a bias, and no BN remains to
 multiply. The large family's stacked projection (conv1d, BN1d, conv1d,
-BN1d, no neuron between) becomes one conv1d.
+BN1d, no neuron between) becomes one conv1d, and Meta-SpikeFormer's
+RepConv (conv1x1, BN, border, depthwise 3x3, conv1x1, BN, no neuron
+between) one 3x3 conv on the spikes, as the V2 paper deploys it.
 """
 import copy
 
@@ -15,7 +17,9 @@ from mmcv.cnn import ConvModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from sdt3_mm.models.utils.spike_layers import SpikeConvBN, StackedConvBN1d
+from sdt3_mm.models.utils.spike_code_ops import SpikeConv2d
+from sdt3_mm.models.utils.spike_layers import (RepConv, SpikeConvBN,
+                                               StackedConvBN1d)
 
 _FOLDABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -76,10 +80,38 @@ def merge_stacked(stacked):
     return merged.to(stacked.conv1.weight.device)
 
 
+def merge_rep_conv(rep):
+    """One 3x3 conv (zero padding 1, with bias) computing a
+    :class:`RepConv` in evaluation.
+
+    Every step of a RepConv is affine and its border holds what the first
+    BN gives a zero input, i.e. what zero padding of its input would give,
+    so ``bn2(conv2(dwconv(border(bn1(conv1(x))))))`` is a 3x3 conv of the
+    zero-padded ``x``: weight ``s2[o] * sum_c W2[o, c] K[c] s1[c] W1[c, i]``,
+    bias ``s2[o] * sum_c W2[o, c] t1[c] sum(K[c]) + t2[o]`` (``s, t`` the
+    BNs' scales and shifts, ``K`` the depthwise kernels). The conv reads
+    the spikes that fed the RepConv, so it runs accumulate-only.
+    """
+    s1, t1 = _bn_affine(rep.bn1)
+    s2, t2 = _bn_affine(rep.bn2)
+    w1 = rep.conv1.weight.double()[..., 0, 0]  # C x C_in
+    kernels = rep.dwconv.weight.double()[:, 0]  # C x 3 x 3
+    w2 = rep.conv2.weight.double()[..., 0, 0]  # C_out x C
+    weight = torch.einsum('o,oc,cab,c,ci->oiab', s2, w2, kernels, s1, w1)
+    bias = s2 * (w2 @ (t1 * kernels.sum((1, 2)))) + t2
+    merged = SpikeConv2d(w1.shape[1], w2.shape[0], 3, padding=1)
+    dtype = rep.conv1.weight.dtype
+    merged.weight = nn.Parameter(weight.to(dtype))
+    merged.bias = nn.Parameter(bias.to(dtype))
+    return merged.to(rep.conv1.weight.device)
+
+
 def _fold_children(module):
     for name, child in module.named_children():
         if isinstance(child, StackedConvBN1d):
             setattr(module, name, merge_stacked(child))
+        elif isinstance(child, RepConv):
+            setattr(module, name, merge_rep_conv(child))
         else:
             _fold_children(child)
     if isinstance(module, SpikeConvBN) and isinstance(
@@ -106,8 +138,9 @@ def fold_bn(model):
 
     Every BN that directly follows a conv or linear layer (inside our
     spiking layers, mmcv's ``ConvModule`` or an ``nn.Sequential``) is
-    folded into it, and every :class:`StackedConvBN1d` becomes one conv1d.
-    The original model is left untouched.
+    folded into it, every :class:`StackedConvBN1d` becomes one conv1d and
+    every :class:`RepConv` one 3x3 conv (:func:`merge_rep_conv`). The
+    original model is left untouched.
 
     Args:
         model (nn.Module): The model.

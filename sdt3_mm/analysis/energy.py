@@ -2,15 +2,25 @@
 
 The convention of this line of work (Spike-driven Transformer V1-V3)::
 
-    E = E_MAC * FLOPs(layers reading real values, i.e. the first conv)
+    E = E_MAC * FLOPs(layers reading real values, e.g. the first conv)
       + E_AC  * sum over spike-reading layers of FLOPs(layer) * rate * T * D
 
-where FLOPs are multiply-accumulates of the layer as deployed (BN folded:
-a stacked conv1d pair costs one conv), ``rate`` is the firing rate of the
-layer's input per virtual time step, ``mean integer output / D`` of the
-neuron that feeds it, and ``T x D`` the real times virtual time steps
-(T = 1 for static images). Rates are summed from every neuron's actual
-output during the forwards that were run, never estimated.
+where FLOPs are multiply-accumulates of a layer per time step as deployed
+(BN folded: a stacked conv1d pair costs one conv), ``rate`` is the firing
+rate of the layer's input per virtual time step (``mean k / D`` of the
+tensor it read, ``k`` the counts of the neuron that fired it, ``D`` that
+neuron's ``max_level``), and ``T x D`` the real times virtual time steps:
+E-SpikeFormer's SFA neurons fire ``D`` virtual steps in one real step
+(``T = 1``), Meta-SpikeFormer's LIF neurons one binary spike per step over
+``T`` real steps (``D = 1``).
+
+Everything is counted from what ran, never estimated. A model over ``T``
+real steps runs them folded into its batch (``T * B``), so the FLOPs of
+each call, and the spikes its input holds, already cover the ``T`` steps:
+per image, a spike-reading layer costs ``FLOPs(call) / B * mean k``,
+which is ``FLOPs * rate * T * D`` above; a layer reading real values costs
+its FLOPs as run (in a model over ``T`` steps the stem runs on the image
+``T`` times).
 """
 import math
 from collections import OrderedDict
@@ -18,9 +28,9 @@ from collections import OrderedDict
 import torch
 from mmengine.dist import all_reduce, get_world_size
 
-from sdt3_mm.models.utils.sfa_neuron import SFANeuron
-from sdt3_mm.models.utils.spike_layers import (SpikeLinearAttention,
-                                               StackedConvBN1d)
+from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
+from sdt3_mm.models.utils.spike_layers import StackedConvBN1d
+from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
 from .spike_sources import SpikeSources, join_name, weight_layers
 
 # Energy per operation in pJ, 45 nm CMOS (Horowitz, ISSCC 2014): a MAC is
@@ -55,12 +65,15 @@ def layer_flops(layer, x, y):
         layer.kernel_size)
 
 
-def attention_flops(x, value_channels, num_heads):
-    """Multiply-accumulates of each attention product, ``k^T @ v`` and
-    ``(k^T v) @ q``: ``B * N * C * C_v / heads`` for an input ``x`` of
-    ``B x C x N`` (or ``B x C x H x W``)."""
-    num_tokens = x.shape[2:].numel()
-    return x.shape[0] * num_tokens * x.shape[1] * value_channels // num_heads
+class _Op:
+    """Counts of one weight layer or attention product."""
+
+    __slots__ = ('flops', 'spike_flops', 'neuron')
+
+    def __init__(self):
+        self.flops = 0  # multiply-accumulates, all calls
+        self.spike_flops = None  # sum over calls of FLOPs * mean k (tensor)
+        self.neuron = None  # the neuron feeding it (None: real values)
 
 
 class SpikeCounter:
@@ -75,38 +88,45 @@ class SpikeCounter:
                 counter.add_images(len(inputs))
         print(counter.summary(**ENERGY_PRESETS['fp32']))
 
-    A weight layer whose input is a neuron's output (or a reshaped view of
-    it) costs accumulates: ``FLOPs * rate * T * D``, with the rate counted
-    from that input. Any other weight layer reads real values and costs
-    multiply-accumulates. The attention products read the k and the q
-    spikes (the operand sent one binary map per virtual step).
+    The counts persist when the block is left (so it may be entered again
+    for more forwards); :meth:`reset` forgets them. Counts are kept as
+    tensors on the model's device: reading them (:meth:`summary`,
+    :meth:`all_reduce`) synchronises once.
+
+    Any :class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` is
+    counted through its contract (``spike_counts``, ``max_level``,
+    ``time_steps``). A weight layer whose input is a neuron's output (or a
+    reshape of it) costs accumulates, ``FLOPs * mean k`` of that input;
+    any other weight layer reads real values and costs multiply-
+    accumulates. Each product of a
+    :class:`~sdt3_mm.models.utils.spike_code_ops.LinearAttentionProduct`
+    costs the FLOPs its module gives (``flops``) and reads the spikes of the
+    operand its module names (``spike_operands``: k for ``v @ k^T``, q for
+    the product with q). The model must be in evaluation mode, where
+    neurons, weight layers and attention products are called as modules.
 
     Args:
-        model (nn.Module): The model; its neurons must be SFA neurons.
-        time_steps (int): Real time steps T (1 for static images).
+        model (nn.Module): The model; it must hold a spiking neuron.
     """
 
-    def __init__(self, model, time_steps=1):
+    def __init__(self, model):
         self.model = model
-        self.time_steps = time_steps
-        self.neurons = OrderedDict((module, name)
-                                   for name, module in model.named_modules()
-                                   if isinstance(module, SFANeuron))
+        self.neurons = OrderedDict(
+            (module, name) for name, module in spiking_neurons(model))
         if not self.neurons:
             raise ValueError(
-                f'SpikeCounter: {type(model).__name__} has no SFA neuron to '
-                f'count (multi-step LIF models are not counted)')
+                f'SpikeCounter: {type(model).__name__} has no spiking neuron '
+                f'(no SpikingNeuron module), so there are no spikes to count')
         self._sources = SpikeSources()
-        self._last_mean = {}
-        self._last_channels = {}
         self._handles = []
         self.reset()
 
     def reset(self):
         """Forget everything counted so far."""
         self.num_images = 0
+        # neuron name -> [sum of counts k (a tensor or 0.), outputs counted]
         self.spikes = {name: [0., 0] for name in self.neurons.values()}
-        # layer name -> [FLOPs, synaptic ops, D of its input or None]
+        # layer or product name -> _Op, in execution order
         self.ops = OrderedDict()
 
     def add_images(self, num):
@@ -114,15 +134,19 @@ class SpikeCounter:
         self.num_images += num
 
     def __enter__(self):
-        for neuron in self.neurons:
-            self._handles.append(neuron.register_forward_hook(self._fire))
-        for name, layer in weight_layers(self.model):
-            self._handles.append(
-                layer.register_forward_hook(self._layer_hook(name)))
-        for name, module in self.model.named_modules():
-            if isinstance(module, SpikeLinearAttention):
-                self._handles.append(
-                    module.register_forward_hook(self._attention_hook(name)))
+        if self._handles:
+            raise RuntimeError('SpikeCounter: already entered')
+        try:
+            for neuron, name in self.neurons.items():
+                self._hook(neuron, self._fire)
+            for name, layer in weight_layers(self.model):
+                self._hook(layer, self._layer_hook(name))
+            for name, module in self.model.named_modules():
+                if isinstance(module, LinearAttentionProduct):
+                    self._hook(module, self._product_hook(name))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -130,92 +154,132 @@ class SpikeCounter:
             handle.remove()
         self._handles.clear()
         self._sources.clear()
-        self._last_mean.clear()
-        self._last_channels.clear()
+
+    def _hook(self, module, hook):
+        self._handles.append(module.register_forward_hook(hook))
 
     def _fire(self, neuron, inputs, output):
-        # The integer is output * norm; summed in float64 to stay exact.
-        total = output.detach().double().sum().item() * neuron.norm
-        self._last_mean[neuron] = total / output.numel()
-        self._last_channels[neuron] = output.shape[1]
-        self._sources.add(output, neuron)
+        counts = neuron.spike_counts(output.detach())
+        total = counts.sum(dtype=torch.float64)
         stats = self.spikes[self.neurons[neuron]]
-        stats[0] += total
+        stats[0] = stats[0] + total
         stats[1] += output.numel()
+        # Every tensor found for this output has its elements, so its mean
+        # count is the output's.
+        self._sources.add(output, neuron, total)
 
-    def _count(self, name, flops, neuron=None, mean_integer=None):
-        stats = self.ops.setdefault(name, [0, 0., None])
-        stats[0] += flops
-        if neuron is not None:
-            stats[1] += flops * mean_integer * self.time_steps
-            stats[2] = neuron.D
+    def _count(self, name, flops, x=None):
+        """Add a call of ``flops`` multiply-accumulates reading ``x``
+        (``None``: nothing to tell spikes from)."""
+        op = self.ops.get(name)
+        if op is None:
+            op = self.ops[name] = _Op()
+        op.flops += flops
+        found = None if x is None else self._sources.lookup(x)
+        if found is None:
+            return
+        neuron, total, _ = found
+        spike_flops = total * (flops / x.numel())
+        op.spike_flops = spike_flops if op.spike_flops is None else \
+            op.spike_flops + spike_flops
+        op.neuron = neuron
 
     def _layer_hook(self, name):
 
         def hook(layer, inputs, output):
             x = inputs[0]
-            flops = layer_flops(layer, x, output)
-            source = self._sources.lookup(x)
-            if source is None:
-                self._count(name, flops)
-            else:
-                neuron = source[0]
-                mean = x.detach().double().mean().item() * neuron.norm
-                self._count(name, flops, neuron, mean)
+            self._count(name, layer_flops(layer, x, output), x)
 
         return hook
 
-    def _attention_hook(self, name):
+    def _product_hook(self, name):
 
-        def hook(attention, inputs, output):
-            flops = attention_flops(inputs[0],
-                                    self._last_channels[attention.v_neuron],
-                                    attention.num_heads)
-            for product, neuron in (('kv', attention.k_neuron),
-                                    ('q', attention.q_neuron)):
+        def hook(product, inputs, output):
+            q, k, v = inputs[:3]
+            operands = dict(q=q, k=k, v=v)
+            for key, flops in product.flops(q, k, v).items():
                 self._count(
-                    join_name(name, product), flops, neuron,
-                    self._last_mean[neuron])
+                    join_name(name, key), flops,
+                    operands[product.spike_operands[key]])
 
         return hook
+
+    def _values(self):
+        """Every count, as one list of floats read with one
+        synchronisation: images, then (spikes, outputs) per neuron, then
+        (FLOPs, spike FLOPs) per op."""
+        values = [float(self.num_images)]
+        for total, size in self.spikes.values():
+            values += [total, float(size)]
+        for op in self.ops.values():
+            values += [
+                float(op.flops),
+                0. if op.spike_flops is None else op.spike_flops
+            ]
+        where = [i for i, v in enumerate(values) if torch.is_tensor(v)]
+        if where:
+            device = values[where[0]].device
+            read = torch.stack([values[i].to(device) for i in where]).tolist()
+            for i, value in zip(where, read):
+                values[i] = value
+        return values
 
     def all_reduce(self):
         """Sum the counts of every process of a distributed run (each
-        process must have counted at least one batch); no-op otherwise."""
+        process must have counted at least one batch, so that all know
+        the same layers); no-op otherwise."""
         if get_world_size() == 1:
             return
-        packed = torch.tensor(
-            [self.num_images] + [v for s in self.spikes.values() for v in s] +
-            [v for s in self.ops.values() for v in s[:2]],
-            dtype=torch.float64)
+        packed = torch.tensor(self._values(), dtype=torch.float64)
         all_reduce(packed)
         values = iter(packed.tolist())
         self.num_images = int(next(values))
         for stats in self.spikes.values():
             stats[0], stats[1] = next(values), int(next(values))
-        for stats in self.ops.values():
-            stats[0], stats[1] = int(next(values)), next(values)
+        for op in self.ops.values():
+            op.flops = int(next(values))
+            spike_flops = next(values)
+            if op.neuron is not None:
+                op.spike_flops = spike_flops
 
-    def neuron_table(self):
-        """Per neuron that ran: D, mean integer output and firing rate per
-        virtual step (mean integer / D)."""
+    def _read(self):
+        values = iter(self._values())
+        next(values)
+        spikes = {
+            name: (next(values), int(next(values)))
+            for name in self.spikes
+        }
+        ops = OrderedDict()
+        for name, op in self.ops.items():
+            flops, spike_flops = next(values), next(values)
+            ops[name] = (flops, spike_flops, op.neuron)
+        return spikes, ops
+
+    def neuron_table(self, spikes=None):
+        """Per neuron that ran: T, D (``max_level``), mean count ``k`` and
+        firing rate per virtual step (mean ``k`` / D)."""
+        if spikes is None:
+            spikes = self._read()[0]
         rows = []
         for neuron, name in self.neurons.items():
-            total, count = self.spikes[name]
+            total, count = spikes[name]
             if count:
                 mean = total / count
                 rows.append(
                     dict(
                         neuron=name,
-                        D=neuron.D,
+                        T=neuron.time_steps,
+                        D=neuron.max_level,
                         mean_integer=mean,
-                        firing_rate=mean / neuron.D))
+                        firing_rate=mean / neuron.max_level))
         return rows
 
-    def mean_firing_rate(self):
+    def mean_firing_rate(self, spikes=None):
         """Spikes sent over spikes possible, over every neuron that ran."""
-        sent = sum(s[0] for s in self.spikes.values())
-        possible = sum(self.spikes[name][1] * neuron.D
+        if spikes is None:
+            spikes = self._read()[0]
+        sent = sum(total for total, _ in spikes.values())
+        possible = sum(spikes[name][1] * neuron.max_level
                        for neuron, name in self.neurons.items())
         return sent / possible if possible else float('nan')
 
@@ -227,20 +291,34 @@ class SpikeCounter:
             e_ac (float): Energy of an accumulate, pJ.
 
         Returns:
-            dict: ``layers`` (in execution order: name, D, input firing
-            rate, FLOPs, synaptic ops, ``'MAC'`` or ``'AC'``, energy in pJ,
-            each per image), the totals ``energy_mj``, ``mac_flops`` and
-            ``ac_sops``, ``T``, ``D`` (of the neurons), ``e_mac_pj``,
-            ``e_ac_pj``, ``mean_firing_rate`` and ``neurons`` (per neuron).
+            dict: ``layers`` (in execution order: name, ``T`` and ``D`` of
+            the neuron feeding it, input firing rate per virtual step,
+            FLOPs (all T steps), synaptic ops, ``'MAC'`` or ``'AC'``,
+            energy in pJ, each per image), the totals ``energy_mj``,
+            ``mac_flops`` and ``ac_sops``, ``T`` and ``D`` (the sorted
+            values of the neurons), ``e_mac_pj``, ``e_ac_pj``,
+            ``mean_firing_rate`` and ``neurons`` (per neuron).
+
+        Raises:
+            RuntimeError: If no image was counted, or no neuron fired
+                through a module call (a layer that calls its neuron's
+                methods directly hides it from the hooks).
         """
         if not self.num_images:
             raise RuntimeError('SpikeCounter: no images were counted; '
                                'call add_images after each forward')
+        spikes, ops = self._read()
+        if not any(size for _, size in spikes.values()):
+            raise RuntimeError(
+                f'SpikeCounter: none of the {len(self.neurons)} spiking '
+                f'neurons was called as a module during the forwards, so '
+                f'no spike was seen (is the model in eval mode?)')
         per_image = 1. / self.num_images
         layers = []
-        for name, (flops, sops, depth) in self.ops.items():
-            if depth is None:
+        for name, (flops, spike_flops, neuron) in ops.items():
+            if neuron is None:
                 row = dict(
+                    T=None,
                     D=None,
                     firing_rate=None,
                     sops=flops * per_image,
@@ -248,23 +326,25 @@ class SpikeCounter:
                     energy_pj=e_mac * flops * per_image)
             else:
                 row = dict(
-                    D=depth,
-                    firing_rate=sops /
-                    (flops * self.time_steps * depth) if flops else 0.,
-                    sops=sops * per_image,
+                    T=neuron.time_steps,
+                    D=neuron.max_level,
+                    firing_rate=spike_flops /
+                    (flops * neuron.max_level) if flops else 0.,
+                    sops=spike_flops * per_image,
                     op='AC',
-                    energy_pj=e_ac * sops * per_image)
+                    energy_pj=e_ac * spike_flops * per_image)
             layers.append(dict(layer=name, flops=flops * per_image, **row))
         return dict(
             layers=layers,
             num_images=self.num_images,
-            T=self.time_steps,
-            D=sorted({neuron.D
+            T=sorted({neuron.time_steps
+                      for neuron in self.neurons}),
+            D=sorted({neuron.max_level
                       for neuron in self.neurons}),
             e_mac_pj=e_mac,
             e_ac_pj=e_ac,
             mac_flops=sum(r['flops'] for r in layers if r['op'] == 'MAC'),
             ac_sops=sum(r['sops'] for r in layers if r['op'] == 'AC'),
             energy_mj=sum(r['energy_pj'] for r in layers) * 1e-9,
-            mean_firing_rate=self.mean_firing_rate(),
-            neurons=self.neuron_table())
+            mean_firing_rate=self.mean_firing_rate(spikes),
+            neurons=self.neuron_table(spikes))

@@ -1,48 +1,16 @@
 """Models and inputs for the analysis tools: a config with its test data,
-or a backbone preset with random images."""
+or a backbone preset with random images (their command-line arguments are
+in ``tools/analysis_tools/model_inputs.py``)."""
 import math
 import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
 from sdt3_mm.models import ESpikeFormer
 from sdt3_mm.models.utils import load_pretrained_backbone
-
-
-def add_model_arguments(parser, presets=True):
-    """Add the model arguments the analysis tools share: the target (a
-    config, or with ``presets`` also a backbone preset), a checkpoint
-    (optional with ``presets``) and ``--cfg-options``."""
-    if presets:
-        parser.add_argument(
-            'target',
-            help='config file, or an ESpikeFormer preset (t, s, ...)')
-        parser.add_argument('checkpoint', nargs='?', help='checkpoint file')
-    else:
-        parser.add_argument('target', help='config file')
-        parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
-
-
-def add_input_arguments(parser, num_images, batch_size):
-    """Add ``--num-images``, ``--batch-size`` and ``--size`` (the image size
-    of a preset's random inputs) for :func:`analysis_batches`."""
-    parser.add_argument('--num-images', type=int, default=num_images)
-    parser.add_argument('--batch-size', type=int, default=batch_size)
-    parser.add_argument(
-        '--size',
-        type=int,
-        nargs=2,
-        default=[224, 224],
-        metavar=('H', 'W'),
-        help='image size for a preset')
 
 
 def build_analysis_model(target, checkpoint=None, cfg_options=None):

@@ -1,34 +1,50 @@
-"""Spike-driven execution: integers sent as binary spikes over D steps.
+"""Spike-driven execution: counts sent as binary spikes over virtual steps.
 
-In training and in ordinary evaluation an SFA neuron sends an integer
-``k`` in ``0..D`` (scaled by ``1 / norm``). On neuromorphic hardware it
-sends ``k`` binary spikes over ``D`` virtual time steps instead. Inside
-:class:`SpikeDriven`, every SFA neuron emits those D binary maps (step
-``t`` fires where ``k > t``) and every weight layer that reads a neuron's
-output (conv, linear, and the attention products) is applied to the
-binary maps one step at a time and accumulates, with its bias added once.
-Each binary map is checked to be exactly {0, 1} before it is used.
+In training and in ordinary evaluation a spiking neuron's output is
+``k / norm`` per element, with an integer count ``k`` in ``0..max_level``
+(an SFA neuron: ``max_level = D``; a LIF neuron: binary spikes,
+``max_level = 1``). On neuromorphic hardware it sends ``k`` binary spikes
+over ``max_level`` virtual time steps instead. Inside :class:`SpikeDriven`,
+every :class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` hands over
+its :meth:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron.binary_maps`,
+which are checked (each map exactly {0, 1}, one per virtual step, and
+their sum over ``norm`` exactly the neuron's output), and every weight
+layer that reads a neuron's output (conv, linear, deconv) is applied to
+the binary maps one step at a time and accumulates, its bias added once.
+The attention products run as their module defines them spike-driven
+(:meth:`~sdt3_mm.models.utils.spike_code_ops.LinearAttentionProduct.
+spike_driven`). All of it is done by forward hooks, which replace the
+outputs of those layers: the model itself is not changed, and with
+``compare=True`` each layer's own output (on the same input) is the
+reference its spike-driven output is compared with.
 
 What still multiplies is reported, with where it happens: weight layers
 reading real values (the stem on pixels, the second conv of an unfolded
-stacked projection, the KD head's ``fc`` on pooled features), BatchNorms
-that were not folded (:func:`fold_bn` folds them), the attention scale
-and the large family's layer scales (per-channel constants that a chip
-folds into the next threshold or weights). The ``1 / norm`` of a neuron
-is a power-of-two rescale of the weights it feeds and is not listed.
+stacked projection, Meta-SpikeFormer's convs after a BN or a depthwise
+conv without a neuron between, the KD head's ``fc`` on pooled features),
+BatchNorms that were not folded (:func:`fold_bn` folds them), the
+attention scale and the large family's layer scales (per-channel
+constants that a chip folds into the next threshold or weights). The
+``1 / norm`` of a neuron is a rescale of the weights it feeds and is not
+listed.
 """
-import functools
 from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from sdt3_mm.models.utils.sfa_neuron import SFANeuron
+from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
 from sdt3_mm.models.utils.spike_layers import (LargeTransformerBlock,
                                                SpikeLinearAttention,
                                                StackedConvBN1d)
+from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
 from .spike_sources import SpikeSources, join_name, weight_layers
+
+
+class SpikeDrivenError(AssertionError):
+    """A neuron's binary maps are not binary, or do not add up to its
+    output: the model cannot run spike-driven as it stands."""
 
 
 class SpikeDrivenReport:
@@ -36,14 +52,17 @@ class SpikeDrivenReport:
 
     Attributes:
         binary_maps (int): Binary maps checked and consumed.
-        expanded (OrderedDict): Weight layers and attention products run
-            on binary maps, by name, with the number of calls.
+        expanded (OrderedDict): Weight layers and attention products
+            (``<product>.kv`` for ``v @ k^T``, ``<product>.q`` for the
+            product with q) run on binary maps, by name, with the number
+            of calls.
         non_additions (OrderedDict): Operations that multiply, by name,
             with the reason.
-        layer_errors (OrderedDict): With ``compare=True``: per layer, the
-            largest difference between its spike-driven output and its
-            output on the integers (same input), relative to the largest
-            magnitude of the latter (at least 1).
+        layer_errors (OrderedDict): With ``compare=True``: per entry of
+            ``expanded``, the largest difference between its spike-driven
+            output and its output on the same input (the layer's or the
+            product module's own), relative to the largest magnitude of the
+            latter (at least 1).
     """
 
     def __init__(self):
@@ -75,8 +94,48 @@ def _add_bias(layer, y):
     return y + layer.bias.view(-1, *([1] * (y.dim() - 2)))
 
 
+def check_binary_maps(neuron, output, maps, name=''):
+    """Check a neuron's binary maps against its output.
+
+    Args:
+        neuron (SpikingNeuron): The neuron.
+        output (Tensor): Its output.
+        maps (list[Tensor]): ``neuron.binary_maps(output)``.
+        name (str): The neuron's name, for the message.
+
+    Raises:
+        SpikeDrivenError: Unless there are ``max_level`` maps shaped as the
+            output, each exactly 0 or 1 everywhere, whose sum divided by
+            ``neuron.norm`` equals the output exactly.
+    """
+    what = (f'{name or "neuron"} ({type(neuron).__name__}, max_level '
+            f'{neuron.max_level}, norm {neuron.norm:g})')
+    if len(maps) != neuron.max_level:
+        raise SpikeDrivenError(f'{what}: binary_maps gave {len(maps)} maps, '
+                               f'one per virtual step expected')
+    output = output.detach()
+    total = None
+    for step, spikes in enumerate(maps):
+        if spikes.shape != output.shape:
+            raise SpikeDrivenError(
+                f'{what}: the binary map of virtual step {step} has shape '
+                f'{tuple(spikes.shape)}, the output {tuple(output.shape)}')
+        if not bool(((spikes == 0) | (spikes == 1)).all()):
+            raise SpikeDrivenError(f'{what}: the map of virtual step {step} '
+                                   f'holds values other than 0 and 1')
+        total = spikes if total is None else total + spikes
+    rebuilt = total / neuron.norm
+    if not torch.equal(rebuilt, output):
+        diff = (rebuilt - output).abs().max().item()
+        raise SpikeDrivenError(
+            f'{what}: its binary maps summed over norm differ from its '
+            f'output by up to {diff:.3g} (the output is not an integer in '
+            f'0..{neuron.max_level} over {neuron.norm:g}, or the maps do not '
+            f'add up to it)')
+
+
 class SpikeDriven:
-    """Run a model spike-driven: a context manager.
+    """Run a model spike-driven: a context manager of forward hooks.
 
     Example::
 
@@ -84,11 +143,18 @@ class SpikeDriven:
             out = model(inputs)
         print(report.non_additions, report.max_layer_error())
 
+    The model must be in evaluation mode, where every neuron, weight layer
+    and attention product is called as a module (so that its hooks run).
+    Leaving the block removes every hook; the model is never modified.
+
     Args:
-        model (nn.Module): A model made of SFA neurons and torch weight
-            layers (any of ours, whole detectors and segmentors included).
-        compare (bool): Also run every expanded layer on the integers it
-            was given and record the difference in ``layer_errors``.
+        model (nn.Module): A model made of :class:`SpikingNeuron` modules
+            and torch weight layers (any of ours, whole detectors and
+            segmentors included; any neuron type that implements the
+            contract).
+        compare (bool): Also record, per expanded layer and attention
+            product, the difference between its spike-driven output and
+            its own output, in ``layer_errors``.
     """
 
     def __init__(self, model, compare=False):
@@ -96,59 +162,63 @@ class SpikeDriven:
         self.compare = compare
         self.report = SpikeDrivenReport()
         self._sources = SpikeSources()
-        self._patched = []
         self._handles = []
 
     def __enter__(self):
-        names = {module: name for name, module in self.model.named_modules()}
-        for module, name in names.items():
-            if isinstance(module, SFANeuron):
-                self._patch(module, self._fire, name)
-            elif isinstance(module, SpikeLinearAttention):
-                self._patch(module, self._attention, name)
-            elif isinstance(module, _BatchNorm):
-                self._handles.append(
-                    module.register_forward_hook(
-                        self._note(
-                            name, 'BatchNorm (a multiply-add per '
-                            'element; fold_bn folds it)')))
-            elif isinstance(module, LargeTransformerBlock):
-                for scale in ('layer_scale1', 'layer_scale2'):
-                    self._handles.append(
-                        module.register_forward_hook(
-                            self._note(
-                                join_name(name, scale),
-                                'per-channel layer scale')))
-        for name, layer in weight_layers(self.model):
-            if isinstance(layer, StackedConvBN1d):
-                self._patch(layer.conv1, self._layer, join_name(name, 'conv1'))
-                self._handles.append(
-                    layer.conv2.register_forward_hook(
-                        self._note(
-                            join_name(name, 'conv2'),
-                            'reads the real output of the stacked '
-                            'projection\'s first BN (fold_bn merges the '
-                            'pair)')))
-            else:
-                self._patch(layer, self._layer, name)
+        if self._handles:
+            raise RuntimeError('SpikeDriven: already entered')
+        try:
+            self._register()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self.report
 
     def __exit__(self, *exc):
-        for module, forward in self._patched:
-            if forward is None:
-                del module.forward
-            else:
-                module.forward = forward
         for handle in self._handles:
             handle.remove()
-        self._patched.clear()
         self._handles.clear()
         self._sources.clear()
 
-    def _patch(self, module, method, name):
-        self._patched.append((module, module.__dict__.get('forward')))
-        module.forward = functools.partial(method, module, module.forward,
-                                           name)
+    def _hook(self, module, hook):
+        self._handles.append(module.register_forward_hook(hook))
+
+    def _register(self):
+        for name, module in self.model.named_modules():
+            if isinstance(module, SpikingNeuron):
+                self._hook(module, self._neuron_hook(name))
+            elif isinstance(module, LinearAttentionProduct):
+                self._hook(module, self._product_hook(name))
+            elif isinstance(module, SpikeLinearAttention):
+                self._hook(
+                    module,
+                    self._note(
+                        join_name(name, 'scale'),
+                        f'attention scale x{module.scale:g}'))
+            elif isinstance(module, _BatchNorm):
+                self._hook(
+                    module,
+                    self._note(
+                        name, 'BatchNorm (a multiply-add per element; '
+                        'fold_bn folds it)'))
+            elif isinstance(module, LargeTransformerBlock):
+                for scale in ('layer_scale1', 'layer_scale2'):
+                    self._hook(
+                        module,
+                        self._note(
+                            join_name(name, scale), 'per-channel layer scale'))
+        for name, layer in weight_layers(self.model):
+            if isinstance(layer, StackedConvBN1d):
+                self._hook(layer.conv1,
+                           self._layer_hook(join_name(name, 'conv1')))
+                self._hook(
+                    layer.conv2,
+                    self._note(
+                        join_name(name, 'conv2'),
+                        'reads the real output of the stacked projection\'s '
+                        'first BN (fold_bn merges the pair)'))
+            else:
+                self._hook(layer, self._layer_hook(name))
 
     def _note(self, name, reason):
 
@@ -157,69 +227,71 @@ class SpikeDriven:
 
         return hook
 
-    def _fire(self, neuron, forward, name, x):
-        out = forward(x)
-        counts = torch.round(out * neuron.norm)
-        if not (torch.equal(counts.clamp(0, neuron.D), counts)
-                and torch.allclose(
-                    out * neuron.norm, counts, rtol=0, atol=1e-6 * neuron.D)):
-            raise AssertionError(f'{name}: output is not an integer in '
-                                 f'0..{neuron.D} over {neuron.norm:g}')
-        maps = []
-        for step in range(neuron.D):
-            spikes = (counts > step).to(out.dtype)
-            if not ((spikes == 0) | (spikes == 1)).all():
-                raise AssertionError(f'{name}: virtual step {step} is not '
-                                     f'binary')
-            maps.append(spikes)
-        self.report.binary_maps += len(maps)
-        self._sources.add(out, neuron, maps)
-        return out
+    def _neuron_hook(self, name):
+
+        def hook(neuron, inputs, output):
+            maps = list(neuron.binary_maps(output.detach()))
+            check_binary_maps(neuron, output, maps, name)
+            self.report.binary_maps += len(maps)
+            self._sources.add(output, neuron, maps)
+
+        return hook
 
     def _spike_maps(self, x):
-        """The binary maps behind ``x``, shaped like ``x``, and the norm."""
-        neuron, maps, source = self._sources.lookup(x)
-        if source is not x:
+        """The binary maps behind ``x``, shaped like ``x``, and their norm;
+        ``None`` if ``x`` is not a neuron's output."""
+        found = self._sources.lookup(x)
+        if found is None:
+            return None
+        neuron, maps, shape = found
+        if shape != x.shape:
             maps = [m.reshape(x.shape) for m in maps]
         return maps, neuron.norm
 
-    def _record(self, name, spike_driven, integer):
+    def _record(self, name, spike_driven, reference):
         self.report.expanded[name] = self.report.expanded.get(name, 0) + 1
         if self.compare:
-            scale = integer.detach().abs().max().clamp(min=1)
-            error = ((spike_driven - integer).abs().max() / scale).item()
+            reference = reference.detach()
+            scale = reference.abs().max().clamp(min=1)
+            error = ((spike_driven - reference).abs().max() / scale).item()
             self.report.layer_errors[name] = max(
                 error, self.report.layer_errors.get(name, 0.))
 
-    def _layer(self, layer, forward, name, x):
-        if self._sources.lookup(x) is None:
-            self.report.non_additions[name] = 'reads real values (MAC)'
-            return forward(x)
-        maps, norm = self._spike_maps(x)
-        accumulated = _apply_weights(layer, maps[0])
-        for spikes in maps[1:]:
-            accumulated = accumulated + _apply_weights(layer, spikes)
-        y = _add_bias(layer, accumulated / norm)
-        self._record(name, y, forward(x) if self.compare else None)
-        return y
+    def _layer_hook(self, name):
 
-    def _attention(self, attention, forward, name, x):
-        q, k, v = attention.heads(x)
-        (q_maps, q_norm), (k_maps, k_norm), (v_maps, v_norm) = (
-            self._spike_maps(t) for t in (q, k, v))
-        # k^T v, channel-first (v @ k^T): binary x binary products, each an
-        # AND and a count, accumulated over every pair of virtual steps.
-        kv = sum(vs @ ks.transpose(-2, -1) for ks in k_maps for vs in v_maps)
-        kv = kv / (k_norm * v_norm)
-        # (k^T v) @ q: each q spike adds a column of that integer matrix.
-        y = sum(kv @ qs for qs in q_maps) / q_norm
-        if self.compare:
-            kv_integer = v @ k.transpose(-2, -1)
-            self._record(join_name(name, 'kv'), kv, kv_integer)
-            self._record(join_name(name, 'q'), y, kv_integer @ q)
-        else:
-            self._record(join_name(name, 'kv'), kv, None)
-            self._record(join_name(name, 'q'), y, None)
-        self.report.non_additions[join_name(
-            name, 'scale')] = (f'attention scale x{attention.scale:g}')
-        return attention.output(y, x)
+        def hook(layer, inputs, output):
+            found = self._spike_maps(inputs[0])
+            if found is None:
+                self.report.non_additions[name] = 'reads real values (MAC)'
+                return None
+            maps, norm = found
+            accumulated = _apply_weights(layer, maps[0])
+            for spikes in maps[1:]:
+                accumulated = accumulated + _apply_weights(layer, spikes)
+            y = _add_bias(layer, accumulated / norm)
+            self._record(name, y, output)
+            return y
+
+        return hook
+
+    def _product_hook(self, name):
+
+        def hook(product, inputs, output):
+            operands = [self._spike_maps(t) for t in inputs[:3]]
+            if any(found is None for found in operands):
+                self.report.non_additions[name] = (
+                    'attention product on real values (MAC)')
+                return None
+            (q_maps, q_norm), (k_maps, k_norm), (v_maps, v_norm) = operands
+            kv, y = product.spike_driven(q_maps, k_maps, v_maps,
+                                         (q_norm, k_norm, v_norm))
+            # The reference of v @ k^T: the same definition on the
+            # operands themselves (one "map" each, norm 1).
+            kv_reference = product.spike_driven(
+                *([t] for t in inputs[:3]),
+                (1., 1., 1.))[0] if self.compare else None
+            self._record(join_name(name, 'kv'), kv, kv_reference)
+            self._record(join_name(name, 'q'), y, output)
+            return y
+
+        return hook

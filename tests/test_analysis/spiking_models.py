@@ -42,3 +42,30 @@ def firing_backbone(arch='t', seed=0):
                 block.layer_scale1.fill_(0.5)
                 block.layer_scale2.fill_(0.5)
     return randomise_norms(model, seed).eval()
+
+
+def firing_meta_backbone(T=2, seed=0, embed_dims=(16, 32, 64, 96)):
+    """A small MetaSpikeFormer (LIF neurons over T steps, all taps) with
+    randomised norms, in eval mode."""
+    from sdt3_mm.models import MetaSpikeFormer
+    torch.manual_seed(seed)
+    model = MetaSpikeFormer(
+        dict(family='meta', embed_dims=list(embed_dims)), T=T)
+    model.out_indices = tuple(range(model.num_taps))
+    return randomise_norms(model, seed).eval()
+
+
+def spike_means(model, kind):
+    """Hooks recording each ``kind`` module's mean output count ``k`` per
+    call, computed here from the output (``round(output * norm)``);
+    returns the list they fill and their handles."""
+    records, handles = [], []
+    for name, module in model.named_modules():
+        if isinstance(module, kind):
+
+            def hook(neuron, inputs, output, name=name):
+                counts = torch.round(output.detach().double() * neuron.norm)
+                records.append((name, counts.mean().item(), output.numel()))
+
+            handles.append(module.register_forward_hook(hook))
+    return records, handles

@@ -1,13 +1,15 @@
 """BN folding: equal outputs in float64, no BN left, original untouched."""
 import pytest
 import torch
-from spiking_models import LARGE, firing_backbone, randomise_norms
+from spiking_models import (LARGE, firing_backbone, firing_meta_backbone,
+                            randomise_norms)
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from sdt3_mm.analysis import fold_bn, fold_into, merge_stacked
+from sdt3_mm.analysis import fold_bn, fold_into, merge_rep_conv, merge_stacked
 from sdt3_mm.models import SpikeFPN, SpikeShared2FCBBoxHead
-from sdt3_mm.models.utils.spike_layers import StackedConvBN1d
+from sdt3_mm.models.utils.spike_code_ops import SpikeConv2d
+from sdt3_mm.models.utils.spike_layers import RepConv, StackedConvBN1d
 
 
 def _norms(model):
@@ -90,3 +92,30 @@ def test_norm_without_running_statistics_is_refused():
 def test_mismatched_norm_is_refused():
     with pytest.raises(ValueError, match='does not match the 4 output'):
         fold_into(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(5))
+
+
+def test_rep_conv_becomes_one_3x3_conv():
+    rep = randomise_norms(RepConv(6, 5)).double().eval()
+    with torch.no_grad():
+        for conv in (rep.conv1, rep.dwconv, rep.conv2):
+            conv.weight.normal_()
+    merged = merge_rep_conv(rep)
+    assert isinstance(merged, SpikeConv2d)
+    assert merged.weight.shape == (5, 6, 3, 3) and merged.padding == (1, 1)
+    x = torch.randint(0, 2, (2, 6, 7, 9)).double()  # spikes
+    with torch.no_grad():
+        assert torch.allclose(rep(x), merged(x), rtol=0, atol=1e-12)
+
+
+def test_folded_meta_spikeformer_is_equal_in_float64():
+    """No BN and no RepConv left: each RepConv and the BN after it are one
+    3x3 conv reading the spikes."""
+    model = firing_meta_backbone(T=2).double()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    folded = fold_bn(model)
+    with torch.no_grad():
+        for a, b in zip(model(x), folded(x)):
+            assert (a - b).abs().max().item() <= 1e-9
+    assert _norms(folded) == 0
+    assert not any(isinstance(m, RepConv) for m in folded.modules())
+    assert any(isinstance(m, RepConv) for m in model.modules())

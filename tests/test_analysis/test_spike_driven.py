@@ -1,11 +1,15 @@
-"""Spike-driven execution: D binary maps per neuron, accumulated."""
+"""Spike-driven execution: binary maps per neuron, accumulated."""
+from collections import Counter
+
 import pytest
 import torch
-from spiking_models import LARGE, firing_backbone
+from spiking_models import LARGE, firing_backbone, firing_meta_backbone
 
 from sdt3_mm.analysis import SpikeDriven, fold_bn, spike_driven
-from sdt3_mm.models import SFANeuron, SpikeFPN
-from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
+from sdt3_mm.models import MultiStepLIFNeuron, SpikeFPN
+from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
+from sdt3_mm.models.utils.spike_layers import RepConv, SpikeLinearAttention
+from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
 
 
 def _max_diff(a, b):
@@ -27,9 +31,9 @@ def test_spike_driven_equals_integer_in_float64(arch):
     ]
     assert attentions
     for name in attentions:
-        assert report.expanded[f'{name}.kv'] == 1
-        assert report.expanded[f'{name}.q'] == 1
-    num_neurons = sum(isinstance(m, SFANeuron) for m in model.modules())
+        assert report.expanded[f'{name}.product.kv'] == 1
+        assert report.expanded[f'{name}.product.q'] == 1
+    num_neurons = sum(isinstance(m, SpikingNeuron) for m in model.modules())
     assert report.binary_maps == 4 * num_neurons
 
 
@@ -40,9 +44,10 @@ def test_every_consumed_map_is_binary_and_nonempty(monkeypatch):
     apply_weights = spike_driven._apply_weights
 
     def spy_maps(self, x):
-        maps, norm = maps_of(self, x)
-        consumed.extend(maps)
-        return maps, norm
+        found = maps_of(self, x)
+        if found is not None:
+            consumed.extend(found[0])
+        return found
 
     def spy_weights(layer, x):
         weight_inputs.append(x)
@@ -98,18 +103,6 @@ def test_context_restores_the_model():
     assert not any(m._forward_hooks for m in model.modules())
 
 
-def test_non_integer_neuron_output_is_named():
-    model = firing_backbone('t')
-    neuron = model.stages[0][0].conv1.neuron
-    neuron.forward = torch.sigmoid
-    with pytest.raises(
-            AssertionError,
-            match='stages.0.0.conv1.neuron: output is not an '
-            'integer'):
-        with torch.no_grad(), SpikeDriven(model):
-            model(torch.randn(1, 3, 32, 32))
-
-
 def test_spiking_fpn_runs_spike_driven():
     torch.manual_seed(0)
     neck = SpikeFPN([48, 96, 128], 32, 4, in_strides=[4, 8, 16])
@@ -127,3 +120,85 @@ def test_spiking_fpn_runs_spike_driven():
         n for n, m in neck.named_modules() if isinstance(m, torch.nn.Conv2d)
     ]
     assert sorted(report.expanded) == sorted(convs)
+
+
+def test_product_output_is_replaced_by_its_spike_driven_products(monkeypatch):
+    """The hook on the attention product returns what the product module's
+    own ``spike_driven`` gives for the operands' maps."""
+    model = firing_backbone('t').double()
+    products = [
+        m for m in model.modules() if isinstance(m, LinearAttentionProduct)
+    ]
+    seen = []
+
+    def spy(product, inputs, output):
+        seen.append(output)
+
+    for product in products:
+        product.register_forward_hook(spy)  # runs after SpikeDriven's
+    calls = []
+    original = LinearAttentionProduct.spike_driven
+
+    def counting(*args):
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(LinearAttentionProduct, 'spike_driven',
+                        staticmethod(counting))
+    with torch.no_grad(), SpikeDriven(model):
+        model(torch.randn(1, 3, 32, 32, dtype=torch.float64))
+    assert len(calls) == len(products) == len(seen)
+    for (q_maps, k_maps, v_maps, norms), output in zip(calls, seen):
+        assert len(q_maps) == len(k_maps) == len(v_maps) == 4
+        assert norms == (4., 4., 4.)
+        assert torch.equal(original(q_maps, k_maps, v_maps, norms)[1], output)
+
+
+def test_meta_spikeformer_runs_spike_driven():
+    """LIF neurons over T = 2 steps: one binary map per call (max_level 1);
+    RepConv's convs after its first BN read real values until fold_bn
+    merges it into one 3x3 conv on the spikes."""
+    model = firing_meta_backbone(T=2).double()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    calls = []
+    for module in model.modules():
+        if isinstance(module, MultiStepLIFNeuron):
+            module.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        integer = model(x)
+        calls.clear()
+        with SpikeDriven(model, compare=True) as report:
+            spikes = model(x)
+        num_calls = len(calls)
+        folded = fold_bn(model)
+        with SpikeDriven(folded) as folded_report:
+            folded_spikes = folded(x)
+    assert _max_diff(integer, spikes) <= 1e-9
+    assert _max_diff(integer, folded_spikes) <= 1e-9
+    assert report.binary_maps == num_calls > 0
+    assert report.max_layer_error() <= 1e-12
+    reps = [n for n, m in model.named_modules() if isinstance(m, RepConv)]
+    assert reps
+    macs = {n for n, r in report.non_additions.items() if 'MAC' in r}
+    for name in reps:
+        assert f'{name}.conv1' in report.expanded
+        assert {f'{name}.dwconv', f'{name}.conv2'} <= macs
+    attentions = [
+        n for n, m in model.named_modules()
+        if isinstance(m, SpikeLinearAttention)
+    ]
+    for name in attentions:
+        for product in ('kv', 'q'):
+            assert report.expanded[f'{name}.product.{product}'] == 1
+            assert folded_report.expanded[f'{name}.product.{product}'] == 1
+    # Folded, only the stem and the linear depthwise-pointwise pairs of the
+    # SepConvs (no neuron between) read real values; no BN is left.
+    reasons = Counter(folded_report.non_additions.values())
+    assert set(reasons) == {
+        'reads real values (MAC)', 'attention scale x0.125'
+    }
+    assert sorted(n for n, r in folded_report.non_additions.items()
+                  if 'MAC' in r) == ['downsample_layers.0.conv'] + [
+                      f'stages.{s}.sepconv.pwconv2.conv'
+                      for s in ('0.0', '1.0', '2.0', '2.1')
+                  ]

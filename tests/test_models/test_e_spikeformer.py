@@ -169,9 +169,28 @@ def test_input_smaller_than_total_stride_is_named(size):
 
 
 @pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])
-def test_non_finite_input_is_refused(bad):
-    model = ESpikeFormer(arch='t').eval()
+def test_non_finite_input_is_refused(bad, monkeypatch):
+    """The backbone reads no values on its forward; NaN and Inf are refused
+    by sdt3_mm.analysis.check_finite, which the analysis tools call on
+    every batch they feed a model."""
+    import os.path as osp
+
+    from sdt3_mm.analysis import check_finite
     x = torch.randn(1, 3, 32, 32)
+    assert check_finite(x) is x
     x[0, 1, 5, 7] = bad
-    with pytest.raises(ValueError, match='contains NaN or Inf'):
-        model(x)
+    with pytest.raises(
+            ValueError,
+            match=r'^the input contains NaN or Inf: .* the first at index '
+            r'\(0, 1, 5, 7\)$'):
+        check_finite(x)
+    with pytest.raises(ValueError, match=r'^images\[1\] contains NaN or Inf'):
+        check_finite([torch.zeros(2), x], 'images')
+    # a tool: verify_spike_driven.py's verify() on a batch holding it
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    monkeypatch.syspath_prepend(osp.join(root, 'tools', 'analysis_tools'))
+    from verify_spike_driven import verify
+    model = ESpikeFormer(arch='t').eval()
+    with pytest.raises(
+            ValueError, match='the input of batch 0 contains NaN or Inf'):
+        verify(model, None, [dict(inputs=x, data_samples=None)])

@@ -2,14 +2,18 @@
 
 The model (BN folded, as deployed) runs its test forward on N images of
 its config's test set (or on random images for a backbone preset) while
-every neuron's output and every weight layer's input is counted::
+every spiking neuron's output and every weight layer's input is counted::
 
     E = E_MAC * FLOPs(layers on real values: the stem)
       + E_AC  * sum of FLOPs(layer) * rate * T * D   (layers on spikes)
 
-with ``rate`` = mean integer / D of the layer's input, counted. Prints a
-table, writes ``spike_energy.json`` and ``firing_rates.png`` (per-layer
-input firing rates) into ``--out-dir``.
+with ``rate`` = mean count / D of the layer's input, counted, and T and D
+the neurons' real and virtual time steps (E-SpikeFormer: 1 x D; Meta-
+SpikeFormer: T x 1). Any model made of
+:class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` modules works;
+inputs holding NaN or Inf are refused. Prints a table, writes
+``spike_energy.json`` and ``firing_rates.png`` (per-layer input firing
+rates) into ``--out-dir``.
 
 Examples::
 
@@ -17,6 +21,8 @@ Examples::
         configs/demo/e-spikeformer-t_shapes-cls.py \
         work_dirs/e-spikeformer-t_shapes-cls/epoch_20.pth --num-images 64
     python tools/analysis_tools/spike_energy.py s --num-images 8 --energy int8
+    python tools/analysis_tools/spike_energy.py \
+        configs/demo/meta-spikeformer_t4_shapes-cls.py --num-images 8
 """
 import argparse
 import json
@@ -24,13 +30,12 @@ import os
 import os.path as osp
 
 import torch
+from model_inputs import (add_input_arguments, add_model_arguments,
+                          analysis_batches, build_analysis_model)
 
-import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
-from sdt3_mm.analysis import ENERGY_PRESETS, SpikeCounter, fold_bn
-from sdt3_mm.analysis.model_inputs import (add_input_arguments,
-                                           add_model_arguments,
-                                           analysis_batches,
-                                           build_analysis_model)
+import sdt3_mm  # noqa: F401  (registries)
+from sdt3_mm.analysis import (ENERGY_PRESETS, SpikeCounter, check_finite,
+                              fold_bn)
 
 
 def parse_args():
@@ -57,8 +62,10 @@ def count(model, cfg, args):
     """Run the folded model on the images, counting."""
     counter = SpikeCounter(model)
     with counter, torch.no_grad():
-        for data in analysis_batches(model, cfg, args.num_images, args.size,
-                                     args.batch_size):
+        for index, data in enumerate(
+                analysis_batches(model, cfg, args.num_images, args.size,
+                                 args.batch_size)):
+            check_finite(data['inputs'], f'the input of batch {index}')
             if cfg is None:
                 model(data['inputs'])
             else:
@@ -69,20 +76,22 @@ def count(model, cfg, args):
 
 def format_table(summary):
     lines = [
-        f'{"layer":<48} {"D":>2} {"rate":>7} {"FLOPs":>10} '
+        f'{"layer":<48} {"T":>2} {"D":>3} {"rate":>7} {"FLOPs":>10} '
         f'{"syn. ops":>10} {"op":>4} {"energy uJ":>10}'
     ]
     for row in summary['layers']:
         rate = '' if row['firing_rate'] is None else \
             f'{row["firing_rate"]:.4f}'
+        steps = '' if row['T'] is None else str(row['T'])
         depth = '' if row['D'] is None else str(row['D'])
-        lines.append(f'{row["layer"]:<48} {depth:>2} {rate:>7} '
+        lines.append(f'{row["layer"]:<48} {steps:>2} {depth:>3} {rate:>7} '
                      f'{row["flops"]:10.3e} {row["sops"]:10.3e} '
                      f'{row["op"]:>4} {row["energy_pj"] * 1e-6:10.4f}')
+    steps = '/'.join(str(t) for t in summary['T'])
     depths = '/'.join(str(d) for d in summary['D'])
     lines += [
-        f'images: {summary["num_images"]}, T x D = {summary["T"]} x '
-        f'{depths}, E_MAC {summary["e_mac_pj"]} pJ, '
+        f'images: {summary["num_images"]}, T x D = {steps} x {depths} '
+        f'(FLOPs cover all T steps), E_MAC {summary["e_mac_pj"]} pJ, '
         f'E_AC {summary["e_ac_pj"]} pJ',
         f'MAC FLOPs per image: {summary["mac_flops"]:.4e}',
         f'AC synaptic ops per image: {summary["ac_sops"]:.4e}',

@@ -3,8 +3,11 @@
 Runs the model (a config with optional checkpoint, on its test images, or
 a backbone preset on random images) three ways and compares:
 
-1. float64, integer vs spike-driven (every neuron's integer sent as D
-   binary maps, every weight layer accumulating them): the end-to-end
+1. float64, integer vs spike-driven (every spiking neuron's count ``k``
+   sent as binary maps, one per virtual step: D for an SFA neuron, one
+   per real time step for a LIF neuron; each map checked to be exactly
+   {0, 1} and the maps to add up to the neuron's output; every weight
+   layer and attention product accumulating them): the end-to-end
    outputs must agree to ``--tol64`` (1e-9);
 2. float32, the same, with every expanded layer also run on the integers
    it was given: each layer must agree to ``--tol32`` (1e-5, relative to
@@ -13,9 +16,14 @@ a backbone preset on random images) three ways and compares:
    order can move a membrane across a rounding boundary);
 3. float64, the model vs ``fold_bn(model)``: outputs must agree to 1e-9.
 
-It lists what still multiplies (the stem on pixels, unfolded BNs, scales).
-End-to-end outputs are the logits of a classifier or segmentor and the
-neck's features of a detector. Exits with status 1 if a check fails.
+It lists what still multiplies (the stem on pixels, unfolded BNs, scales,
+layers that read a BN's or a depthwise conv's real output). End-to-end
+outputs are the logits of a classifier or segmentor and the neck's
+features of a detector. Works for any model made of
+:class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` modules
+(E-SpikeFormer, Meta-SpikeFormer, their heads). Inputs holding NaN or Inf
+are refused. Exits with status 1 if a check fails, or if no neuron output
+was seen at all.
 
 Example::
 
@@ -30,14 +38,12 @@ import sys
 from collections import defaultdict
 
 import torch
+from model_inputs import (add_input_arguments, add_model_arguments,
+                          analysis_batches, build_analysis_model)
 
-import sdt3_mm  # noqa: F401  (registries; runner checkpoint loading)
-from sdt3_mm.analysis import SpikeDriven, fold_bn
-from sdt3_mm.analysis.model_inputs import (add_input_arguments,
-                                           add_model_arguments,
-                                           analysis_batches,
-                                           build_analysis_model)
-from sdt3_mm.models import SFANeuron
+import sdt3_mm  # noqa: F401  (registries)
+from sdt3_mm.analysis import SpikeDriven, check_finite, fold_bn
+from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
 
 
 def parse_args():
@@ -79,18 +85,18 @@ def _max_diff(a, b):
 
 
 class LevelRecorder:
-    """Records every neuron's integer output, call by call."""
+    """Records every spiking neuron's counts ``k``, call by call."""
 
     def __init__(self, model):
         self.levels = []
         self._handles = [
             m.register_forward_hook(self._hook) for m in model.modules()
-            if isinstance(m, SFANeuron)
+            if isinstance(m, SpikingNeuron)
         ]
 
     def _hook(self, neuron, inputs, output):
-        levels = torch.round(output.detach() * neuron.norm).to(torch.int8)
-        self.levels.append((levels, neuron.D))
+        levels = neuron.spike_counts(output.detach()).to(torch.int16)
+        self.levels.append((levels, neuron.max_level))
 
     def remove(self):
         for handle in self._handles:
@@ -111,7 +117,8 @@ def verify(model, cfg, batches):
         possible_spikes=0)
     reports = []
     with torch.no_grad():
-        for data in batches:
+        for index, data in enumerate(batches):
+            check_finite(data['inputs'], f'the input of batch {index}')
             data64 = dict(data, inputs=data['inputs'].double())
             integer = end_to_end(model64, data64, cfg)
             with SpikeDriven(model64):
@@ -123,11 +130,13 @@ def verify(model, cfg, batches):
                 _max_diff(integer, end_to_end(folded64, data64, cfg)))
 
             recorder = LevelRecorder(model)
-            integer = end_to_end(model, data, cfg)
-            integer_levels, recorder.levels = recorder.levels, []
-            with SpikeDriven(model, compare=True) as report:
-                spikes = end_to_end(model, data, cfg)
-            recorder.remove()
+            try:
+                integer = end_to_end(model, data, cfg)
+                integer_levels, recorder.levels = recorder.levels, []
+                with SpikeDriven(model, compare=True) as report:
+                    spikes = end_to_end(model, data, cfg)
+            finally:
+                recorder.remove()
             reports.append(report)
             result['max_diff32'] = max(result['max_diff32'],
                                        _max_diff(integer, spikes))
@@ -164,10 +173,16 @@ def main():
         ('float32 per layer, spike-driven vs integer (relative)',
          result['max_layer_error32'], args.tol32),
     ]
-    print(
-        f'{result["expanded_ops"]} weight layers and attention products '
-        f'ran on {result["binary_maps"]} binary maps, each checked {{0, 1}}; '
-        f'mean firing rate {result["spikes"] / result["possible_spikes"]:.4f}')
+    if not result['binary_maps']:
+        print('FAIL  no spiking neuron output was seen, so nothing ran '
+              'spike-driven (neurons must be called as modules in eval '
+              'mode)')
+        sys.exit(1)
+    print(f'{result["expanded_ops"]} weight layers and attention products '
+          f'ran on {result["binary_maps"]} binary maps; each map was checked '
+          f'to be exactly 0 or 1, and each neuron\'s maps to add up to its '
+          f'output; mean firing rate '
+          f'{result["spikes"] / result["possible_spikes"]:.4f}')
     for label, value, tol in checks:
         print(f'{"PASS" if value <= tol else "FAIL"}  {label}: '
               f'{value:.3e} (tolerance {tol:g})')
