@@ -17,9 +17,9 @@ from mmcv.cnn import ConvModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from sdt3_mm.models.backbones.meta_spikeformer import RepConv
 from sdt3_mm.models.utils.spike_code_ops import SpikeConv2d
-from sdt3_mm.models.utils.spike_layers import (RepConv, SpikeConvBN,
-                                               StackedConvBN1d)
+from sdt3_mm.models.utils.spike_layers import SpikeConvBN, StackedConvBN1d
 
 _FOLDABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 

@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from sdt3_mm.models.backbones.e_spikeformer import LargeTransformerBlock
 from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
-from sdt3_mm.models.utils.spike_layers import (LargeTransformerBlock,
-                                               SpikeLinearAttention,
+from sdt3_mm.models.utils.spike_layers import (SpikeLinearAttention,
                                                StackedConvBN1d)
 from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
 from .spike_sources import SpikeSources, join_name, weight_layers

@@ -8,8 +8,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from sdt3_mm.analysis import fold_bn, fold_into, merge_rep_conv, merge_stacked
 from sdt3_mm.models import SpikeFPN, SpikeShared2FCBBoxHead
+from sdt3_mm.models.backbones.meta_spikeformer import RepConv
 from sdt3_mm.models.utils.spike_code_ops import SpikeConv2d
-from sdt3_mm.models.utils.spike_layers import RepConv, StackedConvBN1d
+from sdt3_mm.models.utils.spike_layers import StackedConvBN1d
 
 
 def _norms(model):

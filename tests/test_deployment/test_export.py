@@ -35,16 +35,20 @@ class Classifier(torch.nn.Module):
 
 
 BUILDS = {
-    'base': lambda: ESpikeFormer(arch='t', out_indices=(2, 3, 4)),
-    'large': lambda: ESpikeFormer(
+    'base':
+    lambda: ESpikeFormer(arch='t', out_indices=(2, 3, 4)),
+    'large':
+    lambda: ESpikeFormer(
         arch=dict(
             family='large', embed_dims=[32, 64, 128], depth=2, rep_conv=True),
         out_indices=(2, 3)),
-    'meta': lambda: MetaSpikeFormer(
+    'meta':
+    lambda: MetaSpikeFormer(
         arch=dict(family='meta', embed_dims=[16, 32, 64, 64]),
         T=2,
         out_indices=(3, 4)),
-    'classifier': Classifier,
+    'classifier':
+    Classifier,
 }
 
 
@@ -87,9 +91,11 @@ def test_jit_trace_in_both_modes(name):
 @pytest.mark.parametrize('name', sorted(BUILDS))
 def test_torch_export_with_dynamic_height_and_width(name):
     model = _model(name)
-    shapes = ({0: Dim('batch', max=256),
-               2: Dim('height', min=17, max=4096),
-               3: Dim('width', min=17, max=4096)}, )
+    shapes = ({
+        0: Dim('batch', max=256),
+        2: Dim('height', min=17, max=4096),
+        3: Dim('width', min=17, max=4096)
+    }, )
     program = torch.export.export(
         model, (_inputs(EXPORT_SIZE), ), dynamic_shapes=shapes)
     exported = program.module()
@@ -101,7 +107,8 @@ def test_torch_export_with_dynamic_height_and_width(name):
 
 @pytest.mark.parametrize('dynamo', [True, False])
 @pytest.mark.parametrize('name', sorted(BUILDS))
-def test_onnx_export_runs_in_onnxruntime_at_other_sizes(name, dynamo, tmp_path):
+def test_onnx_export_runs_in_onnxruntime_at_other_sizes(
+        name, dynamo, tmp_path):
     ort = pytest.importorskip('onnxruntime')
     model = _model(name)
     path = str(tmp_path / f'{name}.onnx')
@@ -109,9 +116,11 @@ def test_onnx_export_runs_in_onnxruntime_at_other_sizes(name, dynamo, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         if dynamo:
-            shapes = ({0: Dim('batch', max=256),
-                       2: Dim('height', min=17, max=4096),
-                       3: Dim('width', min=17, max=4096)}, )
+            shapes = ({
+                0: Dim('batch', max=256),
+                2: Dim('height', min=17, max=4096),
+                3: Dim('width', min=17, max=4096)
+            }, )
             torch.onnx.export(
                 model, (x, ), path, dynamic_shapes=shapes, verbose=False)
         else:

@@ -32,9 +32,9 @@ import mmseg
 import pytest
 import torch
 import torch.nn.functional as F
+from tool_runner import ROOT, run_tool
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from tool_runner import ROOT, run_tool
 
 DEMO = osp.join(ROOT, 'configs', 'demo')
 CLS_CONFIG = osp.join(DEMO, 'e-spikeformer-t_shapes-cls.py')
@@ -261,10 +261,10 @@ def _det_settings(data_root):
 def det_reference(tmp_path_factory):
     """The first validation image and the detector's count on it, as
     MMDetection's tool takes them; writes the small set the tool reads."""
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
-    from mmdet.registry import MODELS
 
     data_root = str(tmp_path_factory.mktemp('get_flops') / 'shapes_det')
     settings = _det_settings(data_root)

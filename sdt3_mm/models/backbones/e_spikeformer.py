@@ -1,4 +1,5 @@
-"""E-SpikeFormer, the backbone of Spike-driven Transformer V3."""
+"""E-SpikeFormer, the backbone of Spike-driven Transformer V3, with the
+blocks of its two families (shared layers: :mod:`..utils.spike_layers`)."""
 import copy
 import math
 
@@ -10,10 +11,209 @@ from sdt3_mm.registry import MODELS
 from ..utils.block_checkpoint import checkpoint_block
 from ..utils.pretrained import load_pretrained_backbone
 from ..utils.spike_code_ops import SpikeConv2d
-from ..utils.spike_layers import (ConvBlock, LargeTransformerBlock,
-                                  SpikeConvBN, TransformerBlock,
-                                  base_attention, large_attention)
+from ..utils.spike_layers import (SepConv, SpikeConvBN, SpikeLinearAttention,
+                                  SpikeMLP, StackedConvBN1d, drop_path)
 from .spiking_backbone import SpikingBackbone
+
+
+class ConvBlock(nn.Module):
+    """Convolutional block of stages 1 and 2.
+
+    ``x + SepConv(x)`` (base family only), then ``x + BN(conv3x3(neuron(
+    BN(conv3x3(neuron(x))))))`` with a ``mlp_ratio`` times wider middle.
+
+    Args:
+        channels (int): Input and output channels.
+        neuron_cfg (dict): Config of the neurons.
+        sepconv (bool): Whether the block starts with a SepConv residual.
+        bias (bool): Whether the 3x3 convs have a bias.
+        mlp_ratio (int): Width ratio of the middle. Defaults to 4.
+        drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+        linear_dw_pw (bool): The SepConv's form (see :class:`SepConv`).
+            Defaults to False.
+    """
+
+    def __init__(self,
+                 channels,
+                 neuron_cfg,
+                 sepconv,
+                 bias,
+                 mlp_ratio=4,
+                 drop_path_rate=0.,
+                 linear_dw_pw=False):
+        super().__init__()
+        mid = channels * mlp_ratio
+        self.sepconv = SepConv(
+            channels, 7, neuron_cfg,
+            linear_dw_pw=linear_dw_pw) if sepconv else None
+        self.conv1 = SpikeConvBN(
+            SpikeConv2d(channels, mid, 3, padding=1, bias=bias),
+            nn.BatchNorm2d(mid), neuron_cfg)
+        self.conv2 = SpikeConvBN(
+            SpikeConv2d(mid, channels, 3, padding=1, bias=bias),
+            nn.BatchNorm2d(channels), neuron_cfg)
+        self.drop_path = drop_path(drop_path_rate)
+
+    def residual_norms(self):
+        """The BN closing each residual branch."""
+        if self.sepconv is not None:
+            yield self.sepconv.pwconv2.bn
+        yield self.conv2.bn
+
+    def forward(self, x):
+        if self.sepconv is not None:
+            x = x + self.drop_path(self.sepconv(x))
+        return x + self.drop_path(self.conv2(self.conv1(x)))
+
+
+def base_attention(channels, num_heads, neuron_cfg, value_ratio=4, scale=None):
+    """The base family's attention: 1x1 conv2d projections on NCHW.
+
+    ``scale`` defaults to ``2 / sqrt(head_dim)``, as the reference's."""
+
+    def conv_bn(cin, cout):
+        return SpikeConvBN(
+            SpikeConv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    v_channels = channels * value_ratio
+    if scale is None:
+        scale = 2 * (channels // num_heads)**-0.5
+    return SpikeLinearAttention(
+        q=conv_bn(channels, channels),
+        k=conv_bn(channels, channels),
+        v=conv_bn(channels, v_channels),
+        proj=conv_bn(v_channels, channels),
+        channels=channels,
+        value_channels=v_channels,
+        num_heads=num_heads,
+        scale=scale,
+        neuron_cfg=neuron_cfg)
+
+
+def large_attention(channels,
+                    num_heads,
+                    neuron_cfg,
+                    hidden_ratio=1.5,
+                    scale=0.125):
+    """The large family's attention: stacked conv1d projections on tokens."""
+    hidden = int(channels * hidden_ratio)
+
+    def stacked_bn():
+        return SpikeConvBN(
+            StackedConvBN1d(channels, hidden, channels),
+            nn.BatchNorm1d(channels))
+
+    return SpikeLinearAttention(
+        q=stacked_bn(),
+        k=stacked_bn(),
+        v=stacked_bn(),
+        proj=stacked_bn(),
+        channels=channels,
+        value_channels=channels,
+        num_heads=num_heads,
+        scale=scale,
+        neuron_cfg=neuron_cfg)
+
+
+class TransformerBlock(nn.Module):
+    """Transformer block on NCHW (base family, Meta-SpikeFormer).
+
+    ``x + SepConv(x)`` (E-SpikeFormer only), then ``x + Attention(x)``,
+    then ``x + MLP(x)``.
+
+    Args:
+        channels (int): Input and output channels.
+        attention (SpikeLinearAttention): The attention.
+        neuron_cfg (dict): Config of the neurons.
+        sepconv (bool): Whether the block starts with a SepConv residual.
+            Defaults to True.
+        mlp_ratio (int): Hidden ratio of the MLP. Defaults to 4.
+        drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+    """
+
+    def __init__(self,
+                 channels,
+                 attention,
+                 neuron_cfg,
+                 sepconv=True,
+                 mlp_ratio=4,
+                 drop_path_rate=0.):
+        super().__init__()
+        self.sepconv = SepConv(channels, 3, neuron_cfg) if sepconv else None
+        self.attn = attention
+        self.mlp = SpikeMLP(channels, channels * mlp_ratio, neuron_cfg)
+        self.drop_path = drop_path(drop_path_rate)
+
+    def residual_norms(self):
+        """The BN closing each residual branch."""
+        if self.sepconv is not None:
+            yield self.sepconv.pwconv2.bn
+        yield self.attn.proj.bn
+        yield self.mlp.fc2.bn
+
+    def forward(self, x):
+        if self.sepconv is not None:
+            x = x + self.drop_path(self.sepconv(x))
+        x = x + self.drop_path(self.attn(x))
+        tokens = x.flatten(2)
+        tokens = tokens + self.drop_path(self.mlp(tokens))
+        return tokens.view_as(x)
+
+
+class LargeTransformerBlock(nn.Module):
+    """Transformer block of the large family, on tokens.
+
+    ``x + RepConv(x)`` (83M only), then ``x + ls1 * Attention(x)``, then
+    ``x + ls2 * MLP(x)`` with per-channel layer scales.
+
+    Args:
+        channels (int): Input and output channels.
+        attention (SpikeLinearAttention): The attention (on tokens).
+        neuron_cfg (dict): Config of the neurons.
+        rep_conv (bool): Whether the block starts with a RepConv residual.
+        mlp_ratio (int): Hidden ratio of the MLP. Defaults to 4.
+        layer_scale_init_value (float): Initial layer scale. Defaults to
+            1e-6.
+        drop_path_rate (float): Stochastic depth rate. Defaults to 0.
+    """
+
+    def __init__(self,
+                 channels,
+                 attention,
+                 neuron_cfg,
+                 rep_conv,
+                 mlp_ratio=4,
+                 layer_scale_init_value=1e-6,
+                 drop_path_rate=0.):
+        super().__init__()
+        self.rep_conv = SpikeConvBN(
+            StackedConvBN1d(channels, channels, channels),
+            neuron_cfg=neuron_cfg) if rep_conv else None
+        self.attn = attention
+        self.mlp = SpikeMLP(channels, channels * mlp_ratio, neuron_cfg)
+        self.layer_scale1 = nn.Parameter(layer_scale_init_value *
+                                         torch.ones(channels))
+        self.layer_scale2 = nn.Parameter(layer_scale_init_value *
+                                         torch.ones(channels))
+        self.drop_path = drop_path(drop_path_rate)
+
+    def residual_norms(self):
+        """The BN closing each residual branch."""
+        if self.rep_conv is not None:
+            yield self.rep_conv.conv.bn2
+        yield self.attn.proj.bn
+        yield self.mlp.fc2.bn
+
+    def forward(self, x):
+        tokens = x.flatten(2)
+        if self.rep_conv is not None:
+            tokens = tokens + self.drop_path(self.rep_conv(tokens))
+        tokens = tokens + self.drop_path(
+            self.layer_scale1.unsqueeze(-1) * self.attn(tokens))
+        tokens = tokens + self.drop_path(
+            self.layer_scale2.unsqueeze(-1) * self.mlp(tokens))
+        return tokens.view_as(x)
+
 
 # The neurons of each family, as the released checkpoints were trained.
 _FAMILY_NEURON = {
@@ -158,7 +358,6 @@ class ESpikeFormer(SpikingBackbone):
             init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
         family = self.arch_settings['family']
-        dims = self.arch_settings['embed_dims']
         num_heads = self.arch_settings.get('num_heads', 8)
         self.in_channels = in_channels
         self.neuron_cfg = neuron_cfg or dict(

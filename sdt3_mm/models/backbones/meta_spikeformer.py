@@ -1,7 +1,77 @@
-"""Meta-SpikeFormer, the backbone of Spike-driven Transformer V2."""
+"""Meta-SpikeFormer, the backbone of Spike-driven Transformer V2, with its
+RepConv attention (blocks shared with E-SpikeFormer's base family)."""
+import torch
+from torch import nn
+
 from sdt3_mm.registry import MODELS
-from ..utils.spike_layers import ConvBlock, TransformerBlock, meta_attention
-from .e_spikeformer import ESpikeFormer
+from ..utils.spike_code_ops import SpikeConv2d
+from ..utils.spike_layers import SpikeConvBN, SpikeLinearAttention
+from .e_spikeformer import ConvBlock, ESpikeFormer, TransformerBlock
+
+
+class RepConv(nn.Module):
+    """Meta-SpikeFormer's re-parameterisable projection.
+
+    conv1x1 (``C_in -> C_in``), BN, a one-pixel border filled with the
+    value the BN gives a zero input (so the border is what zero padding
+    before the BN would have given), depthwise 3x3 without padding,
+    conv1x1 (``C_in -> C_out``), BN. The border value is taken after the
+    BN has updated its running statistics, with its affine parameters
+    detached, as the reference computes it.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+    """
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.conv1 = SpikeConv2d(in_channels, in_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.dwconv = nn.Conv2d(
+            in_channels, in_channels, 3, groups=in_channels, bias=False)
+        self.conv2 = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+
+    def _pad(self, x):
+        bn = self.bn1
+        value = (bn.bias.detach() - bn.running_mean * bn.weight.detach() /
+                 torch.sqrt(bn.running_var + bn.eps)).view(1, -1, 1, 1)
+        value = value.to(x.dtype)
+        # Border built by concatenation rather than written in place, so
+        # that exporters see the padded size symbolically.
+        rows = value.expand(x.shape[0], -1, 1, x.shape[3] + 2)
+        cols = value.expand(x.shape[0], -1, x.shape[2], 1)
+        x = torch.cat([cols, x, cols], dim=3)
+        return torch.cat([rows, x, rows], dim=2)
+
+    def forward(self, x):
+        x = self._pad(self.bn1(self.conv1(x)))
+        return self.bn2(self.conv2(self.dwconv(x)))
+
+
+def meta_attention(channels,
+                   num_heads,
+                   neuron_cfg,
+                   attn_neuron_cfg,
+                   scale=0.125):
+    """Meta-SpikeFormer's attention: RepConv projections, scale 0.125."""
+
+    def rep_bn():
+        return SpikeConvBN(
+            RepConv(channels, channels), nn.BatchNorm2d(channels))
+
+    return SpikeLinearAttention(
+        q=rep_bn(),
+        k=rep_bn(),
+        v=rep_bn(),
+        proj=rep_bn(),
+        channels=channels,
+        value_channels=channels,
+        num_heads=num_heads,
+        scale=scale,
+        neuron_cfg=neuron_cfg,
+        attn_neuron_cfg=attn_neuron_cfg)
 
 
 @MODELS.register_module()

@@ -3,10 +3,10 @@
 A conv or a matmul keeps its input for backward. When that input is a
 neuron's output carrying its :class:`~.spiking_neuron.SpikeCode` (training
 mode, see :func:`~.spiking_neuron.spike_code_of`), the layers here keep the
-code instead of the float spikes (a quarter of the memory, and the neuron keeps the same code for its
-own backward, so the two share one byte per element) and rebuild the
-spikes bit for bit in backward. Without a code (evaluation mode, or a
-caller that has none) they are the plain PyTorch layers.
+code instead of the float spikes (a quarter of the memory, and the neuron
+keeps the same code for its own backward, so the two share one byte per
+element) and rebuild the spikes bit for bit in backward. Without a code
+(evaluation mode, or spikes from elsewhere) they are the plain layers.
 
 The autograd functions save tensors only through ``ctx.save_for_backward``,
 so saved-tensor hooks (``torch.autograd.graph.save_on_cpu``, non-reentrant
