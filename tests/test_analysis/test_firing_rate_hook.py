@@ -111,7 +111,7 @@ def test_hook_counts_meta_spikeformer(tmp_path):
     assert not _hooks_left(runner.model)
 
 
-def _raise_in_forward(runner):
+def _raise_in_second_call(module):
     calls = []
 
     def boom(module, args):
@@ -119,18 +119,15 @@ def _raise_in_forward(runner):
         if len(calls) == 2:
             raise RuntimeError('boom')
 
-    return runner.model.head.register_forward_pre_hook(boom)
+    return module.register_forward_pre_hook(boom)
+
+
+def _raise_in_forward(runner):
+    return _raise_in_second_call(runner.model.head)
 
 
 def _raise_in_preprocessor(runner):
-    calls = []
-
-    def boom(module, args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError('boom')
-
-    return runner.model.data_preprocessor.register_forward_pre_hook(boom)
+    return _raise_in_second_call(runner.model.data_preprocessor)
 
 
 def _raise_in_evaluator(runner):

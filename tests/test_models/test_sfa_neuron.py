@@ -58,21 +58,24 @@ def test_training_backward_keeps_one_byte_per_element():
     dict(),
     dict(D=8, norm=1, rounding='half_up', bounds='open'),
 ])
-def test_training_and_evaluation_paths_agree(kwargs):
-    """Training (autograd function, codes) and evaluation (plain tensor
-    operations) give the same values, bit for bit, and gradients."""
+def test_training_evaluation_and_plain_paths_agree(kwargs):
+    """Training (autograd function, codes), eager evaluation (the function
+    without codes) and the plain tensor operations tracers see give the
+    same values, bit for bit, and gradients."""
     torch.manual_seed(0)
     neuron = SFANeuron(**kwargs)
     x = torch.cat([torch.randn(1000) * 4, torch.arange(-1, 10, 0.25)])
     grad_out = torch.randn_like(x)
     results = []
-    for training in (True, False):
+    for fire in (lambda t: neuron.train()(t), lambda t: neuron.eval()
+                 (t), neuron.fire_plain):
         xi = x.clone().requires_grad_()
-        out = neuron.train(training)(xi)
+        out = fire(xi)
         out.backward(grad_out)
         results.append((out, xi.grad))
-    assert torch.equal(results[0][0], results[1][0])
-    assert torch.equal(results[0][1], results[1][1])
+    for out, grad in results[1:]:
+        assert torch.equal(results[0][0], out)
+        assert torch.equal(results[0][1], grad)
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])

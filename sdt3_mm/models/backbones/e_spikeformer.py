@@ -103,16 +103,8 @@ def large_attention(channels,
             StackedConvBN1d(channels, hidden, channels),
             nn.BatchNorm1d(channels))
 
-    return SpikeLinearAttention(
-        q=stacked_bn(),
-        k=stacked_bn(),
-        v=stacked_bn(),
-        proj=stacked_bn(),
-        channels=channels,
-        value_channels=channels,
-        num_heads=num_heads,
-        scale=scale,
-        neuron_cfg=neuron_cfg)
+    return SpikeLinearAttention.with_projections(stacked_bn, channels,
+                                                 num_heads, scale, neuron_cfg)
 
 
 class TransformerBlock(nn.Module):

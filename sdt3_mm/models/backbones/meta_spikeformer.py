@@ -61,17 +61,9 @@ def meta_attention(channels,
         return SpikeConvBN(
             RepConv(channels, channels), nn.BatchNorm2d(channels))
 
-    return SpikeLinearAttention(
-        q=rep_bn(),
-        k=rep_bn(),
-        v=rep_bn(),
-        proj=rep_bn(),
-        channels=channels,
-        value_channels=channels,
-        num_heads=num_heads,
-        scale=scale,
-        neuron_cfg=neuron_cfg,
-        attn_neuron_cfg=attn_neuron_cfg)
+    return SpikeLinearAttention.with_projections(rep_bn, channels, num_heads,
+                                                 scale, neuron_cfg,
+                                                 attn_neuron_cfg)
 
 
 @MODELS.register_module()

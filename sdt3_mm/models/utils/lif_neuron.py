@@ -74,8 +74,8 @@ class MultiStepLIFNeuron(SpikingNeuron):
     place of the step's. The input is time-major with the time steps
     folded into the batch, ``(T * B, ...)``, as the network's convs see it
     (:attr:`time_steps` is T); the output, binary spikes (``max_level`` 1),
-    has the same shape. In evaluation the same values and surrogate
-    gradient come from plain tensor operations.
+    has the same shape. Under a tracer or compiler the same values and
+    surrogate gradient come from plain tensor operations.
 
     Args:
         T (int): Time steps. Defaults to 4.

@@ -24,22 +24,31 @@ def _round_(x, rounding):
 class _SFAFunction(torch.autograd.Function):
     """Integer firing with a straight-through gradient inside the bounds.
 
-    Returns the spikes and their code (uint8: the count in the low bits,
-    the gradient mask in the top bit), which is all backward keeps: the
-    float membrane potential is freed as soon as the forward ends.
+    Returns the spikes and what backward keeps, one byte per element: with
+    ``encode`` the spike code (uint8: the count in the low bits, the
+    gradient mask in the top bit), else the boolean mask; nothing when
+    ``x`` needs no gradient. The float membrane potential is freed as soon
+    as the forward ends.
     """
 
     @staticmethod
-    def forward(ctx, x, max_level, norm, rounding, closed):
+    def forward(ctx, x, max_level, norm, rounding, closed, encode=True):
         level = torch.clamp(x, 0, max_level)
+        if not ctx.needs_input_grad[0]:
+            # No backward will run (evaluation under no_grad): no mask.
+            ctx.mark_non_differentiable(level)
+            return _round_(level, rounding).div_(norm), None
         if closed:
             inside = level == x
         else:
             inside = (x > 0) & (x < max_level)
         _round_(level, rounding)
-        code = level.to(torch.uint8)
-        code.bitwise_or_(
-            inside.to(torch.uint8).bitwise_left_shift_(FLAG_SHIFT))
+        if encode:
+            code = level.to(torch.uint8)
+            code.bitwise_or_(
+                inside.to(torch.uint8).bitwise_left_shift_(FLAG_SHIFT))
+        else:
+            code = inside
         ctx.save_for_backward(code)
         ctx.mark_non_differentiable(code)
         ctx.norm = norm
@@ -48,8 +57,11 @@ class _SFAFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output, grad_code):
         code, = ctx.saved_tensors
-        inside = (code >> FLAG_SHIFT).to(grad_output.dtype)
-        return (grad_output * inside).div_(ctx.norm), None, None, None, None
+        if code.dtype == torch.uint8:
+            code = code >> FLAG_SHIFT
+        inside = code.to(grad_output.dtype)
+        return ((grad_output * inside).div_(ctx.norm), None, None, None, None,
+                None)
 
 
 @MODELS.register_module()
@@ -66,10 +78,10 @@ class SFANeuron(SpikingNeuron):
     neuron is stateless (:attr:`time_steps` is 1).
 
     Backward is straight-through: the gradient is passed (divided by
-    ``norm``) where ``u`` lies inside the bounds and zeroed elsewhere. In
-    training it keeps one byte per element (the spike code, see
-    :class:`SpikingNeuron`); in evaluation it is built from plain tensor
-    operations with the same values and gradient.
+    ``norm``) where ``u`` lies inside the bounds and zeroed elsewhere; it
+    keeps one byte per element (in training the spike code, see
+    :class:`SpikingNeuron`). Under a tracer or compiler the same values
+    and gradient come from plain tensor operations.
 
     Args:
         D (int): Maximum integer (virtual time steps), at most 127 (a
@@ -110,6 +122,12 @@ class SFANeuron(SpikingNeuron):
         return _SFAFunction.apply(x, self.D, self.norm, self.rounding,
                                   self.bounds == 'closed')
 
+    def fire_eager(self, x):
+        # The autograd function without the code: one pass fewer than the
+        # plain operations' straight-through arithmetic.
+        return _SFAFunction.apply(x, self.D, self.norm, self.rounding,
+                                  self.bounds == 'closed', False)[0]
+
     def fire_plain(self, x):
         if self.bounds == 'closed':
             # clamp's own gradient passes on the closed window [0, D]
@@ -120,8 +138,8 @@ class SFANeuron(SpikingNeuron):
         # level + (round(level) - level) is round(level) exactly (the
         # difference of two floats within a factor of two of each other,
         # or with one of them 0, is exact); the gradient is level's.
-        rounded = _round(level, self.rounding)
-        return (level + (rounded - level).detach()) / self.norm
+        fixed = level.detach()
+        return (level + _round(fixed, self.rounding).sub_(fixed)) / self.norm
 
     def extra_repr(self):
         return (f'D={self.D}, norm={self.norm:g}, rounding={self.rounding}, '

@@ -218,6 +218,28 @@ class SpikeLinearAttention(nn.Module):
         self.attn_neuron = build_neuron(attn_neuron_cfg or neuron_cfg)
         self.proj = proj
 
+    @classmethod
+    def with_projections(cls,
+                         make_projection,
+                         channels,
+                         num_heads,
+                         scale,
+                         neuron_cfg,
+                         attn_neuron_cfg=None):
+        """The attention with four projections ``C -> C`` made alike by
+        ``make_projection()`` (q, k, v and the output)."""
+        return cls(
+            q=make_projection(),
+            k=make_projection(),
+            v=make_projection(),
+            proj=make_projection(),
+            channels=channels,
+            value_channels=channels,
+            num_heads=num_heads,
+            scale=scale,
+            neuron_cfg=neuron_cfg,
+            attn_neuron_cfg=attn_neuron_cfg)
+
     def _heads(self, spikes, projection, neuron, head_dim):
         heads = neuron(projection(spikes))
         return reshape_spikes(heads,

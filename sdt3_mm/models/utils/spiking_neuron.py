@@ -70,11 +70,14 @@ class SpikingNeuron(nn.Module):
     """Base class of spiking neurons: the one contract tools dispatch on.
 
     Subclasses set :attr:`max_level`, :attr:`norm` and :attr:`time_steps`
-    and implement :meth:`fire_with_code` (training: autograd through the
-    neuron's surrogate gradient, plus the spike code) and
-    :meth:`fire_plain` (evaluation: plain tensor operations only, with the
-    same values and the same gradient, so that tracers, exporters and FLOP
-    counters see an ordinary graph). :meth:`spike_counts` and
+    and implement :meth:`fire_with_code` (eager training: typically an
+    autograd function with the neuron's surrogate gradient that keeps one
+    byte per element, plus the spike code) and :meth:`fire_plain` (plain
+    tensor operations only, with the same values and the same gradient,
+    used under tracers and compilers, so that ``torch.jit.trace``,
+    ``torch.export``, ONNX export, FLOP counters and ``torch.compile`` see
+    one ordinary graph in both modes); :meth:`fire_eager` (eager
+    evaluation) defaults to :meth:`fire_with_code` without the code. :meth:`spike_counts` and
     :meth:`binary_maps` have defaults that follow from the output
     contract ``output = k / norm``.
 
@@ -106,13 +109,17 @@ class SpikingNeuron(nn.Module):
 
         Returns:
             tuple[Tensor, SpikeCode | None]: The spikes (as
-            :meth:`forward`) and their :class:`SpikeCode` in training mode,
-            ``None`` in evaluation mode and under a tracer or compiler.
+            :meth:`forward`) and their :class:`SpikeCode` in eager
+            training, ``None`` in evaluation mode and under a tracer or
+            compiler.
         """
-        if self.training and not _tracing():
+        if _tracing():
+            return self.fire_plain(x), None
+        if self.training:
             spikes, code = self.fire_with_code(x)
-            return spikes, SpikeCode(code, self.norm)
-        return self.fire_plain(x), None
+            # No code where no backward will run (no gradient needed).
+            return spikes, None if code is None else SpikeCode(code, self.norm)
+        return self.fire_eager(x), None
 
     def fire_with_code(self, x):
         """Training-mode firing: ``(spikes, uint8 code)``.
@@ -122,8 +129,13 @@ class SpikingNeuron(nn.Module):
         """
         raise NotImplementedError
 
+    def fire_eager(self, x):
+        """Eager evaluation-mode firing: the spikes only."""
+        return self.fire_with_code(x)[0]
+
     def fire_plain(self, x):
-        """Evaluation-mode firing with plain tensor operations."""
+        """Firing with plain tensor operations (for tracers), the same
+        values and gradient as :meth:`fire_with_code`."""
         raise NotImplementedError
 
     def spike_counts(self, spikes):
