@@ -77,9 +77,9 @@ class SpikingNeuron(nn.Module):
     used under tracers and compilers, so that ``torch.jit.trace``,
     ``torch.export``, ONNX export, FLOP counters and ``torch.compile`` see
     one ordinary graph in both modes); :meth:`fire_eager` (eager
-    evaluation) defaults to :meth:`fire_with_code` without the code. :meth:`spike_counts` and
-    :meth:`binary_maps` have defaults that follow from the output
-    contract ``output = k / norm``.
+    evaluation) defaults to :meth:`fire_with_code` without the code.
+    :meth:`spike_counts` and :meth:`binary_maps` have defaults that follow
+    from the output contract ``output = k / norm``.
 
     Attributes:
         max_level (int): The largest count ``k`` per element and time step
