@@ -74,3 +74,32 @@ def test_bad_settings_are_refused():
                  num_outs=3,
                  add_extra_convs='on_output',
                  relu_before_extra_convs=True)
+
+
+def test_convs_keep_spike_codes_in_training():
+    """Every conv of the neck reads spikes carrying their code and saves
+    the code, not the float spikes: gradients equal those without codes."""
+    import copy
+
+    from sdt3_mm.models.utils.spike_code_ops import SpikeConv2d
+    from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+    torch.manual_seed(0)
+    neck = SpikeFPN([16, 32, 32], 16, 4, in_strides=[4, 8, 8]).train()
+    convs = [m for m in neck.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(isinstance(m, SpikeConv2d) for m in convs)
+    plain = copy.deepcopy(neck)
+    for module in plain.modules():
+        if isinstance(module, SpikingNeuron):
+            module.eval()  # no codes
+    inputs = [
+        torch.randn(2, c, s, s) * 3 for c, s in ((16, 16), (32, 8), (32, 8))
+    ]
+    packed = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: packed.append(t.dtype) or t, lambda t: t):
+        outs = neck(inputs)
+    assert packed.count(torch.uint8) >= len(convs)
+    sum(out.square().mean() for out in outs).backward()
+    sum(out.square().mean() for out in plain(inputs)).backward()
+    for p, q in zip(neck.parameters(), plain.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-7)

@@ -3,6 +3,7 @@ from mmcv.cnn import ConvModule
 from mmdet.models.necks import FPN
 
 from sdt3_mm.registry import MODELS
+from ..utils.spike_code_ops import SpikeConv2d
 from ..utils.spike_layers import SpikeConvBN
 
 
@@ -41,8 +42,10 @@ class SpikeFPN(FPN):
         norm_cfg (dict, optional): Norm after each conv. Defaults to
             ``dict(type='BN')``.
         **kwargs: ``start_level``, ``end_level``, ``add_extra_convs``,
-            ``conv_cfg``, ``no_norm_on_lateral``,
-            ``upsample_cfg``, ``init_cfg`` of MMDetection's FPN.
+            ``conv_cfg`` (default: :class:`SpikeConv2d`, which saves the
+            spikes' one-byte code for backward in training),
+            ``no_norm_on_lateral``, ``upsample_cfg``, ``init_cfg`` of
+            MMDetection's FPN.
     """
 
     def __init__(self,
@@ -58,6 +61,7 @@ class SpikeFPN(FPN):
                 raise ValueError(
                     f'SpikeFPN: {key} is not supported: the SFA neuron in '
                     f'front of every conv is the non-linearity')
+        kwargs.setdefault('conv_cfg', dict(type=SpikeConv2d))
         super().__init__(
             list(in_channels),
             out_channels,
