@@ -79,3 +79,21 @@ def test_stage_layout_is_the_one_derivation_of_taps():
         assert [len(stage) for stage in model.stages] == depths
         assert model.stage_channels == channels
         assert model.total_stride == 16 and len(strides) == model.num_taps
+
+
+def test_contracts_name_what_a_subclass_lacks():
+    from sdt3_mm.models.backbones.spiking_backbone import SpikingBackbone
+    from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+
+    class NoPlainPath(SpikingNeuron):
+
+        def fire_with_code(self, x):
+            return x, None
+
+    class NoTaps(SpikingBackbone):
+        pass
+
+    with pytest.raises(TypeError, match='fire_plain'):
+        NoPlainPath()
+    with pytest.raises(TypeError, match='forward_taps'):
+        NoTaps()

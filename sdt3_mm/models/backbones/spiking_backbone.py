@@ -1,10 +1,12 @@
 """What every spiking backbone of this package shares: time and input."""
+from abc import ABCMeta, abstractmethod
+
 from mmengine.model import BaseModule
 
 from ..utils.spiking_neuron import spiking_neurons
 
 
-class SpikingBackbone(BaseModule):
+class SpikingBackbone(BaseModule, metaclass=ABCMeta):
     """Base class of spiking backbones: real time steps and input checks.
 
     A backbone runs its neurons over ``time_steps`` real time steps. A
@@ -82,9 +84,9 @@ class SpikingBackbone(BaseModule):
             return tap
         return tap.reshape(self.time_steps, -1, *tap.shape[1:]).mean(0)
 
+    @abstractmethod
     def forward_taps(self, x):
         """The taps for the time-folded input ``x``."""
-        raise NotImplementedError
 
     def forward(self, x):
         self.check_input(x)

@@ -41,7 +41,8 @@ class _VersionWatch:
             weakref.ref(t) for t in (tensor, tensor._base) if t is not None
         ]
         self._version = tensor._version
-        self._what = f'{tensor.dtype} {list(tensor.shape)}'
+        # Formatted only on failure: this runs for every layer call.
+        self._what = (tensor.dtype, tensor.shape)
 
     def check(self):
         for ref in self._refs:
@@ -50,7 +51,8 @@ class _VersionWatch:
                 raise RuntimeError(
                     f'one of the variables needed for gradient computation '
                     f'has been modified by an inplace operation: spikes '
-                    f'[{self._what}] saved as their spike code are at '
+                    f'[{self._what[0]} {list(self._what[1])}] saved as '
+                    f'their spike code are at '
                     f'version {tensor._version}; expected version '
                     f'{self._version} instead.')
 

@@ -34,6 +34,7 @@ tracer or compiler (``torch.jit.trace``, ``torch.compile``,
 ``torch.export``) neurons fire with plain operations in training too: the
 graph then holds ordinary ops, and the compiler plans what to save.
 """
+from abc import ABCMeta, abstractmethod
 from typing import NamedTuple
 
 import torch
@@ -66,7 +67,7 @@ class SpikeCode(NamedTuple):
         return SpikeCode(self.data.reshape(*shape), self.norm)
 
 
-class SpikingNeuron(nn.Module):
+class SpikingNeuron(nn.Module, metaclass=ABCMeta):
     """Base class of spiking neurons: the one contract tools dispatch on.
 
     Subclasses set :attr:`max_level`, :attr:`norm` and :attr:`time_steps`
@@ -121,22 +122,23 @@ class SpikingNeuron(nn.Module):
             return spikes, None if code is None else SpikeCode(code, self.norm)
         return self.fire_eager(x), None
 
+    @abstractmethod
     def fire_with_code(self, x):
         """Training-mode firing: ``(spikes, uint8 code)``.
 
         The code holds ``k`` in its low seven bits (:data:`COUNT_BITS`);
-        it is not differentiable.
+        it is not differentiable. It may be None when ``x`` needs no
+        gradient (no backward will run).
         """
-        raise NotImplementedError
 
     def fire_eager(self, x):
         """Eager evaluation-mode firing: the spikes only."""
         return self.fire_with_code(x)[0]
 
+    @abstractmethod
     def fire_plain(self, x):
         """Firing with plain tensor operations (for tracers), the same
         values and gradient as :meth:`fire_with_code`."""
-        raise NotImplementedError
 
     def spike_counts(self, spikes):
         """The integer counts ``k`` of an output (as a float tensor)."""
