@@ -1,42 +1,53 @@
-"""Loading mmengine runner checkpoints under ``torch.load(weights_only=True)``.
+"""Loading checkpoints from any source under ``torch.load(weights_only=True)``.
 
-torch >= 2.6 loads with ``weights_only=True`` by default, which rejects the
-checkpoints mmengine's runner writes: their ``message_hub`` pickles
-``HistoryBuffer`` objects holding numpy arrays. Rather than turning the
-restriction off, we keep ``weights_only=True`` and, only for a file that
-needs it, allow exactly the classes such a runner checkpoint is made of.
-A plain state dict is loaded with nothing allowed beyond torch's defaults,
-and a file that needs anything else is refused with the names it needs.
+Loading a pickle runs whatever code it names, so sdt3_mm reads every
+checkpoint with torch's weights-only unpickler: :func:`safe_torch_load`.
+torch >= 2.6 uses that unpickler by default, but it rejects the checkpoints
+mmengine's runner writes: their ``message_hub`` pickles ``HistoryBuffer``
+objects holding numpy arrays. Rather than turning the restriction off, we
+keep ``weights_only=True`` and, only for a file that needs it, allow
+exactly (name by name, no prefixes) the classes such a runner checkpoint is
+made of. A plain state dict is loaded with nothing allowed beyond torch's
+defaults, and a file that needs anything else is refused with the names of
+the globals it needs. Both torch's zip format and the legacy (pre-1.6)
+format are read this way.
 
-Importing sdt3_mm changes none of mmengine's loaders. mmengine's runner
-loads through ``CheckpointLoader``, whose loader of local paths (the ``''``
-scheme) calls ``torch.load`` without ``weights_only``; to have it use
-:func:`safe_torch_load` instead, switch it on where it is needed, with
-:func:`safe_checkpoint_loading` (a context manager) or, in a config,
-``custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]``.
-Both put back the loader they found.
+Importing sdt3_mm changes none of mmengine's loaders. mmengine reads
+checkpoints through ``CheckpointLoader``, which picks a loader by the
+scheme of the name: local paths (``''``), ``http://`` and ``https://``
+(through torch hub, which unpickles with ``weights_only=False``),
+``open-mmlab://``, ``openmmlab://``, ``mmcls://``, ``torchvision://``,
+``modelzoo://`` (URLs resolved from mmengine's model lists), ``pavi://``
+and ``s3://`` / ``petrel://`` (storage backends). While safe loading is
+switched on, with :func:`safe_checkpoint_loading` (a context manager),
+:func:`enable_safe_checkpoint_loading` or, in a config,
+``custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]``, every
+one of those schemes has a loader of ours that resolves the name as
+mmengine does, downloads remote files into torch hub's cache
+(``torch.hub.get_dir()/checkpoints``, where mmengine puts them too) or
+reads the bytes through mmengine's file backends, and then unpickles with
+:func:`safe_torch_load`. Switching off puts back exactly the loaders that
+were in place. sdt3_mm's own code (``read_state_dict`` of ``Pretrained``
+init of an ESpikeFormer) always loads through :func:`safe_checkpoint_loader`,
+switched on or not.
 """
 import contextlib
-import importlib
+import io
+import logging
+import os
 import os.path as osp
 import pickle
+import re
+import tempfile
+import zipfile
+from urllib.parse import urlparse
 
 import torch
+from mmengine import fileio
+from mmengine.dist import get_dist_info
+from mmengine.logging import print_log
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
-
-# Globals a runner checkpoint may reference: mmengine's log buffers and the
-# pieces numpy uses to pickle arrays, scalars and dtypes (numpy 1 and 2).
-_RUNNER_GLOBALS = (
-    'mmengine.logging.history_buffer.HistoryBuffer',
-    'numpy.core.multiarray._reconstruct',
-    'numpy._core.multiarray._reconstruct',
-    'numpy.core.multiarray.scalar',
-    'numpy._core.multiarray.scalar',
-    'numpy.ndarray',
-    'numpy.dtype',
-)
-# numpy >= 1.25 pickles dtypes through their classes (Float64DType, ...).
-_RUNNER_GLOBAL_PREFIXES = ('numpy.dtypes.', )
 
 
 def _history_buffer_method(owner, name):
@@ -57,141 +68,509 @@ def _history_buffer_method(owner, name):
         f'checkpoint')
 
 
-def _numpy_dtype_classes():
-    """numpy's dtype classes: unpickled dtypes are their instances, which
-    the weights-only unpickler builds only for allowed types."""
+def _numpy_multiarray():
+    """The module that holds numpy's ``_reconstruct`` and ``scalar``.
+
+    Imported from where the installed numpy keeps it, so that neither
+    numpy 1 (``numpy.core``) nor numpy 2 (``numpy._core``, which warns on
+    ``numpy.core``) imports its compatibility shim.
+    """
     import numpy as np
-    dtypes = getattr(np, 'dtypes', None)
-    return [getattr(dtypes, n) for n in getattr(dtypes, '__all__', [])]
+    if int(np.__version__.split('.')[0]) >= 2:
+        from numpy._core import multiarray
+    else:
+        from numpy.core import multiarray
+    return multiarray
 
 
-def _runner_global(name):
-    """The object to give the unpickler for ``name``, or None."""
-    if name == 'builtins.getattr':
-        return _history_buffer_method
-    if name in _RUNNER_GLOBALS or name.startswith(_RUNNER_GLOBAL_PREFIXES):
-        module, _, attr = name.rpartition('.')
-        return getattr(importlib.import_module(module), attr)
-    return None
+def _runner_safe_globals():
+    """What ``torch.serialization.safe_globals`` is given for a runner
+    checkpoint: each global under its exact pickled name.
+
+    Measured on runner checkpoints of mmengine 0.10.7 under numpy 1.26,
+    which name ``HistoryBuffer``, ``builtins.getattr`` (its methods),
+    ``numpy.ndarray``, ``numpy.dtype`` and ``numpy.core.multiarray``'s
+    ``_reconstruct`` and ``scalar`` (``numpy._core.multiarray`` under
+    numpy 2; a file from either loads under the other).
+    """
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    multiarray = _numpy_multiarray()
+    allowed = [
+        (HistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
+        (_history_buffer_method, 'builtins.getattr'),
+        (np.ndarray, 'numpy.ndarray'),
+        (np.dtype, 'numpy.dtype'),
+    ]
+    for name in ('_reconstruct', 'scalar'):
+        function = getattr(multiarray, name)
+        allowed += [(function, f'numpy.core.multiarray.{name}'),
+                    (function, f'numpy._core.multiarray.{name}')]
+    # An unpickled np.dtype('f8') is an instance of its class
+    # (numpy.dtypes.Float64DType under numpy >= 1.25), which the
+    # weights-only unpickler sets the state of only for allowed types. No
+    # file names these classes; they are allowed as the classes of the
+    # bool, integer and float dtypes that logged values have, not as names.
+    dtype_classes = {type(np.dtype(code)) for code in '?bhilqBHILQefd'}
+    return allowed + sorted(
+        (cls for cls in dtype_classes if cls is not np.dtype),
+        key=lambda cls: cls.__name__)
 
 
-def safe_torch_load(filename, map_location=None):
-    """``torch.load`` a file with ``weights_only=True``.
+def _describe_source(f):
+    if isinstance(f, (str, os.PathLike)):
+        return os.fspath(f)
+    return getattr(f, 'name', None) or repr(f)
 
-    Plain state dicts load as they are. A file rejected by the weights-only
-    unpickler is loaded again with mmengine's runner-checkpoint classes
-    allowed, if those are all it needs.
+
+def _weights_unpickler_reason(error):
+    """What the weights-only unpickler said, without torch's wrapping
+    (which advises loading with ``weights_only=False`` or allowlisting the
+    global)."""
+    text = re.split(r'\s*Check the documentation of torch\.load',
+                    str(error))[0]
+    _, marker, reason = text.rpartition('WeightsUnpickler error:')
+    reason = reason.strip() if marker else ''
+    if not reason:  # torch puts the unpickler's message last
+        reason = text.strip().split('\n\n')[-1]
+    reason = reason.split(' Please use `torch.serialization')[0]
+    return ' '.join(reason.split())
+
+
+def _refused_globals(f, start, error):
+    """Names of the globals that made the weights-only load fail.
+
+    torch lists every one in a zip file without unpickling anything; a
+    legacy file cannot be listed that way, and torch's message names the
+    first one it refused.
+    """
+    try:
+        if start is not None:
+            f.seek(start)
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(f)
+    except (ValueError, RuntimeError):  # legacy format (or no zip at all)
+        names = []
+    return sorted(names) or re.findall(r'GLOBAL (\S+)', str(error))
+
+
+def safe_torch_load(f, map_location=None, source=None):
+    """``torch.load`` a checkpoint with ``weights_only=True``.
+
+    Plain state dicts load as they are. A file the weights-only unpickler
+    rejects is loaded once more with mmengine's runner-checkpoint classes
+    allowed (see :func:`_runner_safe_globals`); if it still fails, it is
+    refused. Nothing in the file is ever run beyond what torch's
+    weights-only unpickler and those classes allow. Both torch's zip format
+    and its legacy format are accepted.
 
     Args:
-        filename (str): Path of the file.
+        f (str | os.PathLike | file-like): Path of the file, or a binary
+            file object that supports ``seek`` and ``tell`` (it is read
+            from its current position, possibly twice).
         map_location (str | torch.device | Callable, optional): As in
             ``torch.load``.
+        source (str, optional): How to name the checkpoint in errors, such
+            as the URL it was downloaded from. Defaults to the path or the
+            file object's ``name``.
 
     Returns:
         object: The loaded checkpoint.
 
     Raises:
-        pickle.UnpicklingError: If the file needs other classes; the
-            message names them.
+        pickle.UnpicklingError: If the file needs globals beyond torch's
+            defaults and those of a runner checkpoint; the message names
+            the file (``source``) and the refused globals (or torch's
+            reason, such as a refused ``getattr``).
     """
+    source = source or _describe_source(f)
+    start = None if isinstance(f, (str, os.PathLike)) else f.tell()
     try:
-        return torch.load(
-            filename, map_location=map_location, weights_only=True)
+        return torch.load(f, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        needed = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-        allowed = {name: _runner_global(name) for name in needed}
-        others = [name for name, obj in allowed.items() if obj is None]
-        if others or not needed:
-            raise pickle.UnpicklingError(
-                f'{filename} is neither a plain state dict nor an mmengine '
-                f'runner checkpoint: it needs {others or needed}, which '
-                f'sdt3_mm does not unpickle. If you trust the file, load it '
-                f'with torch.load(..., weights_only=False) and save its '
-                f'state dict.') from None
-    with torch.serialization.safe_globals([(obj, name)
-                                           for name, obj in allowed.items()] +
-                                          _numpy_dtype_classes()):
-        return torch.load(
-            filename, map_location=map_location, weights_only=True)
+        pass
+    # torch names only the first global it refuses, so rather than allowing
+    # them one by one, retry once with everything a runner checkpoint has.
+    with torch.serialization.safe_globals(_runner_safe_globals()):
+        if start is not None:
+            f.seek(start)
+        try:
+            return torch.load(f, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as error:
+            # still inside the block: the runner globals are not listed
+            refused = _refused_globals(f, start, error)
+            reason = _weights_unpickler_reason(error)
+    needs = (f'; it needs {", ".join(refused)}, which sdt3_mm does not '
+             f'unpickle' if refused else '')
+    raise pickle.UnpicklingError(
+        f'refused to load checkpoint {source}: it is neither a plain state '
+        f'dict nor an mmengine runner checkpoint{needs} (torch: {reason}). '
+        f'If you trust the file, load it with torch.load(..., '
+        f'weights_only=False) and save its state dict.')
 
 
-def load_from_local_safely(filename, map_location):
-    """mmengine's loader of local paths, with :func:`safe_torch_load`."""
+# ---------------------------------------------------------------------------
+# Loaders for the schemes of mmengine's CheckpointLoader. Each resolves the
+# name as mmengine's loader of the same scheme does and reads the file with
+# safe_torch_load. They are called as loader(filename, map_location) and need
+# a __name__ (CheckpointLoader logs it), so they are plain functions.
+# ---------------------------------------------------------------------------
+
+
+def load_from_local_safely(filename, map_location=None):
+    """Load a local checkpoint with :func:`safe_torch_load` (scheme ``''``).
+
+    Args:
+        filename (str): Path; ``~`` is expanded.
+        map_location (optional): As in ``torch.load``.
+
+    Returns:
+        object: The loaded checkpoint.
+
+    Raises:
+        FileNotFoundError: If there is no such file.
+        pickle.UnpicklingError: See :func:`safe_torch_load`.
+    """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
     return safe_torch_load(filename, map_location=map_location)
 
 
-def _mmengine_local_loader():
-    """mmengine's own loader of local paths."""
-    from mmengine.runner import checkpoint
-    return checkpoint.load_from_local
+def _download_to_hub_cache(url, model_dir, progress, check_hash):
+    """Download ``url`` as ``torch.hub.load_state_dict_from_url`` does,
+    without loading it: into ``model_dir`` (default
+    ``torch.hub.get_dir()/checkpoints``) under the URL's file name, unless
+    it is there already."""
+    if model_dir is None:
+        model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    cached_file = osp.join(model_dir, osp.basename(urlparse(url).path))
+    if not osp.exists(cached_file):
+        print_log(f'Downloading: "{url}" to {cached_file}', logger='current')
+        hash_prefix = None
+        if check_hash:
+            match = torch.hub.HASH_REGEX.search(osp.basename(cached_file))
+            hash_prefix = match[1] if match else None
+        # Writes to a temporary file and moves it into place when done: a
+        # failed download leaves no partial file in the cache.
+        torch.hub.download_url_to_file(
+            url, cached_file, hash_prefix, progress=progress)
+    return cached_file
+
+
+def _load_downloaded(cached_file, map_location, source):
+    # torch hub still accepts a pre-1.6 file zipped by hand (a zip holding
+    # one file; torch's own zip format holds several): read it from there.
+    if zipfile.is_zipfile(cached_file):
+        with zipfile.ZipFile(cached_file) as archive:
+            members = archive.infolist()
+            if len(members) == 1 and not members[0].is_dir():
+                with io.BytesIO(archive.read(members[0])) as buffer:
+                    return safe_torch_load(
+                        buffer, map_location=map_location, source=source)
+    return safe_torch_load(
+        cached_file, map_location=map_location, source=source)
+
+
+def load_from_http_safely(filename,
+                          map_location=None,
+                          model_dir=None,
+                          progress=os.isatty(0),
+                          check_hash=False):
+    """Download a checkpoint like mmengine's ``load_from_http`` and load it
+    with :func:`safe_torch_load` (schemes ``http://``, ``https://``).
+
+    The file goes into torch hub's cache as with
+    ``torch.hub.load_state_dict_from_url``; a file already there is not
+    downloaded again. In distributed runs rank 0 downloads while the other
+    ranks wait, then every rank loads the cached file.
+
+    Args:
+        filename (str): URL.
+        map_location (optional): As in ``torch.load``.
+        model_dir (str, optional): Cache directory. Defaults to
+            ``torch.hub.get_dir()/checkpoints``.
+        progress (bool): Whether to show a progress bar.
+        check_hash (bool): As in ``torch.hub.load_state_dict_from_url``:
+            check the file against the hash prefix in its name
+            (``name-<sha256 prefix>.pth``) when downloading it.
+
+    Returns:
+        object: The loaded checkpoint.
+
+    Raises:
+        pickle.UnpicklingError: See :func:`safe_torch_load`; the message
+            names the URL and the cached file.
+    """
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        cached_file = _download_to_hub_cache(filename, model_dir, progress,
+                                             check_hash)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            cached_file = _download_to_hub_cache(filename, model_dir, progress,
+                                                 check_hash)
+    return _load_downloaded(cached_file, map_location,
+                            f'{filename} (cached as {cached_file})')
+
+
+def load_from_torchvision_safely(filename, map_location=None):
+    """Resolve ``torchvision://NAME`` (or the deprecated ``modelzoo://``)
+    with mmengine's list of torchvision URLs and load it with
+    :func:`load_from_http_safely`.
+
+    Raises:
+        KeyError: If torchvision has no such model.
+    """
+    if filename.startswith('modelzoo://'):
+        print_log(
+            'The URL scheme of "modelzoo://" is deprecated, please use '
+            '"torchvision://" instead',
+            logger='current',
+            level=logging.WARNING)
+    model_name = filename.split('://', 1)[1]
+    model_urls = mmengine_checkpoint.get_torchvision_models()
+    return load_from_http_safely(
+        model_urls[model_name], map_location=map_location)
+
+
+def load_from_openmmlab_safely(filename, map_location=None):
+    """Resolve ``open-mmlab://NAME`` (or ``openmmlab://``) as mmengine does
+    (its model list, updated by ``$MMENGINE_HOME/open_mmlab.json``, and its
+    renames of deprecated names) and load the URL with
+    :func:`load_from_http_safely`, or a path relative to mmengine's home
+    with :func:`load_from_local_safely`.
+
+    Raises:
+        KeyError: If the name is in no list.
+        FileNotFoundError: If it names a local file that does not exist.
+    """
+    prefix, model_name = filename.split('://', 1)
+    deprecated = mmengine_checkpoint.get_deprecated_model_names()
+    if model_name in deprecated:
+        print_log(
+            f'{prefix}://{model_name} is deprecated in favor of '
+            f'{prefix}://{deprecated[model_name]}',
+            logger='current',
+            level=logging.WARNING)
+        model_name = deprecated[model_name]
+    model_url = mmengine_checkpoint.get_external_models()[model_name]
+    if model_url.startswith(('http://', 'https://')):
+        return load_from_http_safely(model_url, map_location=map_location)
+    return load_from_local_safely(
+        osp.join(mmengine_checkpoint._get_mmengine_home(), model_url),
+        map_location=map_location)
+
+
+def load_from_mmcls_safely(filename, map_location=None):
+    """Resolve ``mmcls://NAME`` with mmengine's list of mmcls URLs, load it
+    with :func:`load_from_http_safely` and keep the backbone's weights, as
+    mmengine's ``load_from_mmcls`` does.
+
+    Raises:
+        KeyError: If the name is not in the list.
+    """
+    model_urls = mmengine_checkpoint.get_mmcls_models()
+    checkpoint = load_from_http_safely(
+        model_urls[filename[len('mmcls://'):]], map_location=map_location)
+    return mmengine_checkpoint._process_mmcls_checkpoint(checkpoint)
+
+
+def load_from_ceph_safely(filename, map_location=None, backend='petrel'):
+    """Read a checkpoint's bytes through mmengine's file backend (schemes
+    ``s3://`` and ``petrel://``, optionally behind ``cluster:``) and load
+    them with :func:`safe_torch_load`."""
+    file_backend = fileio.get_file_backend(
+        filename, backend_args={'backend': backend})
+    with io.BytesIO(file_backend.get(filename)) as buffer:
+        return safe_torch_load(
+            buffer, map_location=map_location, source=filename)
+
+
+def load_from_pavi_safely(filename, map_location=None):
+    """Download a ``pavi://`` checkpoint with pavi's model cloud into a
+    temporary directory, as mmengine does, and load it with
+    :func:`safe_torch_load`.
+
+    Raises:
+        ImportError: If pavi is not installed.
+    """
+    try:
+        from pavi import modelcloud
+    except ImportError:
+        raise ImportError(
+            'Please install pavi to load checkpoint from modelcloud.')
+    model = modelcloud.get(filename[len('pavi://'):])
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        downloaded_file = osp.join(tmp_dir, model.name)
+        model.download(downloaded_file)
+        return safe_torch_load(
+            downloaded_file, map_location=map_location, source=filename)
+
+
+def refuse_unknown_mmengine_scheme(filename, map_location=None):
+    """Stands in for a loader of mmengine's that sdt3_mm has no
+    weights-only counterpart for (a scheme newer mmengine added): while
+    safe loading is on, such a checkpoint is refused rather than loaded
+    with ``weights_only=False``.
+
+    Raises:
+        pickle.UnpicklingError: Always; it names the checkpoint.
+    """
+    raise pickle.UnpicklingError(
+        f'sdt3_mm has no weights-only loader for the scheme of checkpoint '
+        f'{filename}; it refuses to load it with mmengine\'s loader, which '
+        f'may run code in the file. Download the file and load it by path.')
+
+
+def _mmengine_to_safe_loaders():
+    """mmengine's loader of each scheme -> ours."""
+    mm = mmengine_checkpoint
+    return {
+        mm.load_from_local: load_from_local_safely,
+        mm.load_from_http: load_from_http_safely,
+        mm.load_from_torchvision: load_from_torchvision_safely,
+        mm.load_from_openmmlab: load_from_openmmlab_safely,
+        mm.load_from_mmcls: load_from_mmcls_safely,
+        mm.load_from_ceph: load_from_ceph_safely,
+        mm.load_from_pavi: load_from_pavi_safely,
+    }
+
+
+_SAFE_LOADERS = (load_from_local_safely, load_from_http_safely,
+                 load_from_torchvision_safely, load_from_openmmlab_safely,
+                 load_from_mmcls_safely, load_from_ceph_safely,
+                 load_from_pavi_safely, refuse_unknown_mmengine_scheme)
+
+
+def _safe_counterpart(loader):
+    """Our loader in place of ``loader``, or None if it is another
+    plugin's (neither mmengine's nor ours)."""
+    if loader in _SAFE_LOADERS:
+        return loader
+    safe = _mmengine_to_safe_loaders().get(loader)
+    if safe is None and getattr(loader, '__module__',
+                                None) == mmengine_checkpoint.__name__:
+        return refuse_unknown_mmengine_scheme
+    return safe
 
 
 def _describe_loader(loader):
-    if loader is None:
-        return 'no loader'
     name = getattr(loader, '__qualname__', None) or type(loader).__name__
     return f'{getattr(loader, "__module__", "?")}.{name}'
 
 
-def _set_local_loader(loader):
-    if loader is None:
-        CheckpointLoader._schemes.pop('', None)
-    else:
-        CheckpointLoader.register_scheme(
-            prefixes='', loader=loader, force=True)
+def _foreign_loader_error(scheme, loader):
+    return RuntimeError(
+        f"the loader of scheme {scheme!r} in mmengine's CheckpointLoader "
+        f'is {_describe_loader(loader)}, neither mmengine\'s own nor '
+        f"sdt3_mm's (another plugin registered it?); sdt3_mm will not "
+        f'override it with its weights-only loader. Remove the other '
+        f'loader, or drop sdt3_mm.SafeCheckpointLoadingHook / '
+        f'safe_checkpoint_loading() and load checkpoints through that '
+        f'loader.')
+
+
+def safe_checkpoint_loader(filename):
+    """The weights-only loader of ours for ``filename``'s scheme.
+
+    The scheme is matched as ``CheckpointLoader`` matches it, whether safe
+    loading is switched on or not, and nothing is registered: this is how
+    sdt3_mm's own code loads checkpoints.
+
+    Args:
+        filename (str): Path or URL, with any scheme mmengine knows.
+
+    Returns:
+        callable: ``loader(filename, map_location)``.
+
+    Raises:
+        RuntimeError: If another plugin's loader is registered for the
+            scheme; it is named.
+    """
+    loader = CheckpointLoader._get_checkpoint_loader(filename)
+    if loader is None:  # no scheme matched, not even '': a local path
+        return load_from_local_safely
+    safe = _safe_counterpart(loader)
+    if safe is None:
+        scheme = next(p for p, registered in CheckpointLoader._schemes.items()
+                      if registered is loader)
+        raise _foreign_loader_error(scheme, loader)
+    return safe
 
 
 def enable_safe_checkpoint_loading():
-    """Make mmengine load local checkpoints through :func:`safe_torch_load`.
+    """Make mmengine load checkpoints of every scheme through
+    :func:`safe_torch_load`.
 
-    It replaces mmengine's loader of local paths (the ``''`` scheme of
-    ``CheckpointLoader``), which ``Runner.load_checkpoint`` (``load_from``,
-    ``--resume``), ``test.py`` and ``Pretrained`` init all go through,
-    until :func:`restore_checkpoint_loader` is given the loader this
-    returns. Prefer :func:`safe_checkpoint_loading` or
+    Each scheme registered in mmengine's ``CheckpointLoader`` gets our
+    loader in place of mmengine's (see the module docstring); a scheme of
+    mmengine's that sdt3_mm does not know gets
+    :func:`refuse_unknown_mmengine_scheme`. ``Runner.load_checkpoint``
+    (``load_from``, ``--resume``), ``test.py`` and ``Pretrained`` init all
+    go through them until :func:`restore_checkpoint_loader` is given what
+    this returns. Prefer :func:`safe_checkpoint_loading` or
     :class:`~sdt3_mm.engine.SafeCheckpointLoadingHook`, which restore it.
 
     Returns:
-        callable: The loader that was in place (mmengine's own or, when
-        already switched on, ours).
+        dict: Each scheme -> the loader that was in place (mmengine's own
+        or, when already switched on, ours), for
+        :func:`restore_checkpoint_loader`.
 
     Raises:
-        RuntimeError: If another loader (another plugin's) is in place;
-            it is left as it is.
+        RuntimeError: If any scheme holds a loader that is neither
+            mmengine's nor ours (another plugin's); the scheme and the
+            loader are named, and no scheme is changed.
     """
-    current = CheckpointLoader._schemes.get('')
-    if current not in (_mmengine_local_loader(), load_from_local_safely):
-        raise RuntimeError(
-            f"the loader of local checkpoints in mmengine's "
-            f"CheckpointLoader (scheme '') is {_describe_loader(current)}, "
-            f"neither mmengine's own nor sdt3_mm's (another plugin replaced "
-            f'it?); sdt3_mm will not override it with its weights-only '
-            f'loader. Remove the other loader, or drop '
-            f'sdt3_mm.SafeCheckpointLoadingHook / safe_checkpoint_loading() '
-            f'and load runner checkpoints through that loader.')
-    _set_local_loader(load_from_local_safely)
-    return current
+    previous = dict(CheckpointLoader._schemes)
+    replacements = {}
+    for scheme, loader in previous.items():
+        replacements[scheme] = _safe_counterpart(loader)
+        if replacements[scheme] is None:
+            raise _foreign_loader_error(scheme, loader)
+    for scheme, loader in replacements.items():
+        if CheckpointLoader._schemes.get(scheme) is not loader:
+            CheckpointLoader.register_scheme(
+                prefixes=scheme, loader=loader, force=True)
+    return previous
 
 
 def restore_checkpoint_loader(previous):
-    """Put back the loader of local paths that
-    :func:`enable_safe_checkpoint_loading` returned."""
-    _set_local_loader(previous)
+    """Put back the loaders that :func:`enable_safe_checkpoint_loading`
+    returned.
+
+    Args:
+        previous (dict): Scheme -> loader, as returned. Each of these
+            schemes gets its loader back; schemes registered since by
+            others are left as they are.
+
+    Raises:
+        TypeError: If ``previous`` is not such a dict (sdt3_mm before
+            every scheme was covered returned a single loader).
+    """
+    if not isinstance(previous, dict):
+        raise TypeError(
+            f'restore_checkpoint_loader expects the dict of scheme -> '
+            f'loader that enable_safe_checkpoint_loading returned, got '
+            f'{previous!r}')
+    for scheme, loader in previous.items():
+        if CheckpointLoader._schemes.get(scheme) is not loader:
+            CheckpointLoader.register_scheme(
+                prefixes=scheme, loader=loader, force=True)
 
 
 @contextlib.contextmanager
 def safe_checkpoint_loading():
-    """Within the block, mmengine loads local checkpoints (runner
-    checkpoints included) through :func:`safe_torch_load`; on leaving it,
-    the loader that was in place before is restored. Blocks may nest.
+    """Within the block, mmengine loads checkpoints of every scheme (local
+    paths, URLs, model-zoo names, storage backends; runner checkpoints
+    included) through :func:`safe_torch_load`; on leaving it, the loaders
+    that were in place before are restored. Blocks may nest.
 
     Example::
 
         with safe_checkpoint_loading():
-            runner.train()  # load_from / resume of runner checkpoints
+            runner.train()  # load_from / resume / Pretrained init
 
     Raises:
         RuntimeError: If another plugin's loader is in place (see

@@ -5,16 +5,22 @@ import os.path as osp
 import pickle
 import subprocess
 import sys
+from collections import OrderedDict
 
 import numpy as np
+import numpy.dtypes
 import pytest
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 from PIL import Image
 
 from sdt3_mm.engine import SafeCheckpointLoadingHook
-from sdt3_mm.utils import safe_checkpoint_loading, safe_torch_load
-from sdt3_mm.utils.checkpoint_loading import load_from_local_safely
+from sdt3_mm.utils import (enable_safe_checkpoint_loading,
+                           restore_checkpoint_loader, safe_checkpoint_loading,
+                           safe_torch_load)
+from sdt3_mm.utils.checkpoint_loading import (load_from_http_safely,
+                                              load_from_local_safely,
+                                              refuse_unknown_mmengine_scheme)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SAFE_HOOK = dict(type='sdt3_mm.SafeCheckpointLoadingHook')
@@ -72,12 +78,32 @@ def _runner_cfg(work_dir, data_root, max_iters, **kwargs):
             **kwargs))
 
 
+def _mmengine_schemes():
+    """mmengine's schemes, each with mmengine's own loader."""
+    from mmengine.runner import checkpoint as mm
+    loaders = {
+        '': mm.load_from_local,
+        'http://': mm.load_from_http,
+        'https://': mm.load_from_http,
+        'modelzoo://': mm.load_from_torchvision,
+        'torchvision://': mm.load_from_torchvision,
+        'open-mmlab://': mm.load_from_openmmlab,
+        'openmmlab://': mm.load_from_openmmlab,
+        'mmcls://': mm.load_from_mmcls,
+        'pavi://': mm.load_from_pavi,
+        r'(\S+\:)?s3://': mm.load_from_ceph,
+        r'(\S+\:)?petrel://': mm.load_from_ceph,
+    }
+    return OrderedDict(
+        sorted(loaders.items(), key=lambda t: t[0], reverse=True))
+
+
 @pytest.fixture(autouse=True)
-def mmengine_loader(monkeypatch):
-    """Each test starts from mmengine's own loader of local files: a run in
-    an earlier test of the same process that raised never reached its
-    hook's after_run, which leaves our loader in place (documented)."""
-    monkeypatch.setitem(CheckpointLoader._schemes, '', load_from_local)
+def mmengine_loaders(monkeypatch):
+    """Each test starts from mmengine's own loaders: a run in an earlier
+    test of the same process that raised never reached its hook's
+    after_run, which leaves ours in place (documented)."""
+    monkeypatch.setattr(CheckpointLoader, '_schemes', _mmengine_schemes())
 
 
 @pytest.fixture(scope='module')
@@ -161,14 +187,17 @@ for info in pkgutil.walk_packages(sdt3_mm.__path__, 'sdt3_mm.'):
     importlib.import_module(info.name)
 loader = CheckpointLoader._schemes['']
 assert loader is load_from_local, loader
-print('mmengine loader')
+for scheme, loader in CheckpointLoader._schemes.items():
+    assert loader.__module__ == 'mmengine.runner.checkpoint', (scheme, loader)
+print('mmengine loader', sorted(CheckpointLoader._schemes))
 """
     result = subprocess.run([sys.executable, '-c', code],
                             cwd=ROOT,
                             capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'mmengine loader' in result.stdout
+    # the schemes the tests here start from are mmengine's
+    assert f'mmengine loader {sorted(_mmengine_schemes())}' in result.stdout
 
 
 def test_context_manager_switches_and_restores(runner_checkpoint):
@@ -193,16 +222,20 @@ def _foreign_loader(filename, map_location):
     raise AssertionError('not called')
 
 
-def test_another_plugins_loader_is_named_not_overridden(monkeypatch):
-    monkeypatch.setitem(CheckpointLoader._schemes, '', _foreign_loader)
+@pytest.mark.parametrize('scheme', ['', 'http://', 'mmcls://'])
+def test_another_plugins_loader_is_named_not_overridden(monkeypatch, scheme):
+    before = dict(CheckpointLoader._schemes, **{scheme: _foreign_loader})
+    monkeypatch.setitem(CheckpointLoader._schemes, scheme, _foreign_loader)
     with pytest.raises(
-            RuntimeError, match='test_checkpoint_loading'
-            '._foreign_loader'):
+            RuntimeError,
+            match=f'scheme {scheme!r} .* test_checkpoint_'
+            'loading._foreign_loader'):
         with safe_checkpoint_loading():
             pass
     with pytest.raises(RuntimeError, match='_foreign_loader'):
         SafeCheckpointLoadingHook().before_run(None)
-    assert CheckpointLoader._schemes[''] is _foreign_loader
+    # no scheme was changed, not even those before it
+    assert dict(CheckpointLoader._schemes) == before
 
 
 def test_hook_switches_on_for_the_run_and_restores():
@@ -233,13 +266,114 @@ class Payload:
         return (os.system, ('echo pwned', ))
 
 
-def test_foreign_pickle_is_refused(tmp_path):
+@pytest.mark.parametrize('zip_format', [True, False])
+def test_foreign_pickle_is_refused(tmp_path, zip_format):
     path = str(tmp_path / 'evil.pth')
-    torch.save({'state_dict': {}, 'payload': Payload()}, path)
-    with pytest.raises(
-            pickle.UnpicklingError, match='posix.system|'
-            'os.system'):
+    checkpoint = {'state_dict': {}, 'payload': Payload()}
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=zip_format)
+    with pytest.raises(pickle.UnpicklingError) as error:
         safe_torch_load(path)
+    assert 'posix.system' in str(error.value) or \
+        'os.system' in str(error.value)
+    assert path in str(error.value)
+    # a file object is named by its name, or by what the caller says
+    with open(path, 'rb') as f, pytest.raises(
+            pickle.UnpicklingError, match='posix.system|os.system'):
+        safe_torch_load(f, source='s3://bucket/evil.pth')
+
+
+class DtypeRebinder:
+    """Pickles as a call of a function in numpy.dtypes that rebinds
+    numpy.dtypes.Float64DType to OrderedDict for the whole process."""
+
+    def __reduce__(self):
+        return (numpy.dtypes._add_dtype_helper, (OrderedDict, 'Float64DType'))
+
+
+@pytest.mark.parametrize('zip_format', [True, False])
+def test_only_exact_numpy_names_are_allowed(tmp_path, monkeypatch, zip_format):
+    float64_dtype = numpy.dtypes.Float64DType
+    # put it back even if the file gets through
+    monkeypatch.setattr(numpy.dtypes, 'Float64DType', float64_dtype)
+    path = str(tmp_path / 'rebind.pth')
+    torch.save({'x': DtypeRebinder()},
+               path,
+               _use_new_zipfile_serialization=zip_format)
+    with pytest.raises(pickle.UnpicklingError) as error:
+        safe_torch_load(path)
+    assert 'numpy.dtypes._add_dtype_helper' in str(error.value)
+    assert path in str(error.value)
+    assert numpy.dtypes.Float64DType is float64_dtype
+
+
+def test_legacy_format_files_load(runner_checkpoint, tmp_path):
+    """Files written with _use_new_zipfile_serialization=False."""
+    plain = str(tmp_path / 'plain.pth')
+    torch.save({'weight': torch.ones(2)},
+               plain,
+               _use_new_zipfile_serialization=False)
+    assert torch.equal(safe_torch_load(plain)['weight'], torch.ones(2))
+
+    path, _, _ = runner_checkpoint
+    legacy = str(tmp_path / 'legacy_runner.pth')
+    # the test's own file, so trusted: rewritten in the legacy format
+    torch.save(
+        torch.load(path, weights_only=False),
+        legacy,
+        _use_new_zipfile_serialization=False)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(legacy, weights_only=True)
+    checkpoint = safe_torch_load(legacy, map_location='cpu')
+    assert checkpoint['meta']['iter'] == 2
+    assert 'train/loss' in checkpoint['message_hub']['log_scalars']
+    with open(legacy, 'rb') as f:
+        assert safe_torch_load(f)['meta']['iter'] == 2
+
+
+def test_every_scheme_is_switched_and_restored():
+    before = dict(CheckpointLoader._schemes)
+    assert len(before) >= 11  # '', http(s), open-mmlab, s3, pavi...
+    with safe_checkpoint_loading():
+        during = dict(CheckpointLoader._schemes)
+        assert during.keys() == before.keys()
+        for scheme, loader in during.items():
+            assert loader.__module__ == 'sdt3_mm.utils.checkpoint_loading', \
+                (scheme, loader)
+            assert loader is not refuse_unknown_mmengine_scheme, scheme
+        assert during['http://'] is during['https://'] is \
+            load_from_http_safely
+    after = dict(CheckpointLoader._schemes)
+    assert after.keys() == before.keys()
+    for scheme, loader in before.items():
+        assert after[scheme] is loader, scheme
+
+    previous = enable_safe_checkpoint_loading()
+    assert previous == before
+    assert enable_safe_checkpoint_loading() == during  # nested
+    restore_checkpoint_loader(during)
+    assert dict(CheckpointLoader._schemes) == during
+    restore_checkpoint_loader(previous)
+    assert dict(CheckpointLoader._schemes) == before
+    with pytest.raises(TypeError, match='dict of scheme'):
+        restore_checkpoint_loader(load_from_local)
+
+
+def _newer_mmengine_loader(filename, map_location):
+    raise AssertionError('not called')
+
+
+_newer_mmengine_loader.__module__ = 'mmengine.runner.checkpoint'
+
+
+def test_unknown_mmengine_scheme_is_refused_not_loaded(monkeypatch):
+    monkeypatch.setitem(CheckpointLoader._schemes, 'hf://',
+                        _newer_mmengine_loader)
+    with safe_checkpoint_loading():
+        assert CheckpointLoader._schemes['hf://'] is \
+            refuse_unknown_mmengine_scheme
+        with pytest.raises(pickle.UnpicklingError, match='hf://model.pth'):
+            CheckpointLoader.load_checkpoint('hf://model.pth')
+    assert CheckpointLoader._schemes['hf://'] is _newer_mmengine_loader
 
 
 def test_plain_state_dict_needs_nothing_extra(tmp_path, monkeypatch):

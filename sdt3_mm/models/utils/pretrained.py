@@ -1,33 +1,49 @@
 """Strict loading of pretrained weights into an ESpikeFormer."""
 import os.path as osp
+import pickle
 import re
 
 from mmengine.logging import MMLogger
-from mmengine.runner.checkpoint import CheckpointLoader
 
+from sdt3_mm.utils.checkpoint_loading import safe_checkpoint_loader
 from .official_checkpoint import (convert_official_state_dict,
                                   is_official_state_dict, summarize_keys)
 
 
 def read_state_dict(checkpoint):
-    """Read the state dict of a checkpoint file or URL.
+    """Read the state dict of a checkpoint file or URL, weights-only.
 
     Accepts a flat state dict or one under ``'state_dict'`` (mmengine) or
-    ``'model'`` (the official training code).
+    ``'model'`` (the official training code). The file is always read with
+    sdt3_mm's weights-only loader of its scheme (see
+    :func:`~sdt3_mm.utils.checkpoint_loading.safe_checkpoint_loader`),
+    whether or not safe loading is switched on for mmengine: no code in
+    the file runs, whatever its source (path, URL, ``open-mmlab://``...).
 
     Args:
         checkpoint (str): Path or URL.
 
     Returns:
         dict: The state dict.
+
+    Raises:
+        FileNotFoundError: If a local file does not exist.
+        pickle.UnpicklingError: If the file needs globals a weights-only
+            load refuses (named, with the file).
+        RuntimeError: If the file cannot be read (truncated, not a PyTorch
+            file, download failed), or another plugin's loader is
+            registered for its scheme.
+        TypeError: If it holds something other than a dict.
     """
     is_remote = re.match(r'^[a-z][a-z0-9+.-]*://', checkpoint) is not None
     if not is_remote and not osp.isfile(osp.expanduser(checkpoint)):
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    load = safe_checkpoint_loader(checkpoint)
     try:
-        loaded = CheckpointLoader.load_checkpoint(
-            checkpoint, map_location='cpu')
-    except FileNotFoundError:
+        loaded = load(checkpoint, map_location='cpu')
+    except (FileNotFoundError, pickle.UnpicklingError):
+        # Both name the file already; an UnpicklingError is a refusal,
+        # not a damaged file.
         raise
     except Exception as error:
         raise RuntimeError(

@@ -1,0 +1,276 @@
+"""Checkpoints from every source mmengine knows (URLs, model-zoo names,
+storage backends) load weights-only while safe loading is on: a file that
+would run code is refused, naming the refused global and the source, and
+the code never runs."""
+import functools
+import json
+import os.path as osp
+import pickle
+import shutil
+import sys
+import threading
+import types
+import zipfile
+from collections import OrderedDict
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from sdt3_mm.models import ESpikeFormer
+from sdt3_mm.utils import safe_checkpoint_loading
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO_CONFIG = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')
+
+
+def plant_marker(path):
+    """The payload: proof that unpickling ran code."""
+    with open(path, 'w') as f:
+        f.write('code in a checkpoint ran')
+    return path
+
+
+class Payload:
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (plant_marker, (self.marker, ))
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+
+    def log_message(self, format, *args):
+        pass
+
+
+def _mmengine_schemes():
+    """mmengine's schemes, each with mmengine's own loader."""
+    from mmengine.runner import checkpoint as mm
+    loaders = {
+        '': mm.load_from_local,
+        'http://': mm.load_from_http,
+        'https://': mm.load_from_http,
+        'modelzoo://': mm.load_from_torchvision,
+        'torchvision://': mm.load_from_torchvision,
+        'open-mmlab://': mm.load_from_openmmlab,
+        'openmmlab://': mm.load_from_openmmlab,
+        'mmcls://': mm.load_from_mmcls,
+        'pavi://': mm.load_from_pavi,
+        r'(\S+\:)?s3://': mm.load_from_ceph,
+        r'(\S+\:)?petrel://': mm.load_from_ceph,
+    }
+    return OrderedDict(
+        sorted(loaders.items(), key=lambda t: t[0], reverse=True))
+
+
+@pytest.fixture
+def mmengine_schemes(monkeypatch):
+    """Each test starts from mmengine's own loaders, and gets back what
+    was there: a run refused in load_from never reaches its hook's
+    after_run, which leaves ours in place (documented)."""
+    monkeypatch.setattr(CheckpointLoader, '_schemes', _mmengine_schemes())
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch, mmengine_schemes):
+    """A local HTTP server over tmp/served, an isolated torch hub cache,
+    and a checkpoint there whose payload writes tmp/MARKER."""
+    served = tmp_path / 'served'
+    served.mkdir()
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    cache = osp.join(torch.hub.get_dir(), 'checkpoints')
+    assert cache.startswith(str(tmp_path)), 'torch.hub.set_dir() was called'
+    marker = str(tmp_path / 'MARKER')
+    torch.save({
+        'state_dict': {
+            'w': torch.ones(2)
+        },
+        'payload': Payload(marker)
+    }, str(served / 'evil.pth'))
+    server = ThreadingHTTPServer(
+        ('127.0.0.1', 0),
+        functools.partial(_QuietHandler, directory=str(served)))
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05, ), daemon=True)
+    thread.start()
+    try:
+        yield types.SimpleNamespace(
+            url=f'http://127.0.0.1:{server.server_address[1]}',
+            served=served,
+            cache=cache,
+            marker=marker)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _refused(error, source):
+    message = str(error.value)
+    assert 'plant_marker' in message, message
+    assert source in message, message
+
+
+@pytest.mark.parametrize('where', ['backbone', 'classifier'])
+def test_pretrained_url_runs_no_code(site, where):
+    url = f'{site.url}/evil.pth'
+    init_cfg = dict(type='Pretrained', checkpoint=url)
+    with safe_checkpoint_loading():
+        if where == 'backbone':  # sdt3_mm's own reader
+            model = ESpikeFormer(arch='t', init_cfg=init_cfg)
+        else:  # mmengine's PretrainedInit, through CheckpointLoader
+            from mmengine.registry import DefaultScope
+            from mmpretrain.registry import MODELS
+            with DefaultScope.overwrite_default_scope('mmpretrain'):
+                model = MODELS.build(
+                    dict(
+                        type='ImageClassifier',
+                        backbone=dict(type='sdt3_mm.ESpikeFormer', arch='t'),
+                        neck=dict(type='GlobalAveragePooling'),
+                        head=dict(
+                            type='LinearClsHead',
+                            num_classes=2,
+                            in_channels=128),
+                        init_cfg=init_cfg))
+        with pytest.raises(pickle.UnpicklingError) as error:
+            model.init_weights()
+    _refused(error, url)
+    assert not osp.exists(site.marker)
+    # downloaded into the hub cache, as torch hub does
+    assert osp.isfile(osp.join(site.cache, 'evil.pth'))
+
+
+def test_backbone_url_is_safe_without_switching_on(site):
+    """sdt3_mm's own reader loads weights-only whatever mmengine's
+    loaders are."""
+    model = ESpikeFormer(
+        arch='t',
+        init_cfg=dict(type='Pretrained', checkpoint=f'{site.url}/evil.pth'))
+    with pytest.raises(pickle.UnpicklingError) as error:
+        model.init_weights()
+    _refused(error, f'{site.url}/evil.pth')
+    assert not osp.exists(site.marker)
+
+
+def test_runner_load_from_url_runs_no_code(site, tmp_path):
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    url = f'{site.url}/evil.pth'
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.load_from = url
+    cfg.test_dataloader.update(
+        batch_size=2, num_workers=0, persistent_workers=False)
+    cfg.test_dataloader.dataset.update(
+        data_root=str(tmp_path / 'shapes'), num_train=2, num_val=2)
+    assert dict(type='sdt3_mm.SafeCheckpointLoadingHook') in \
+        cfg.custom_hooks
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(pickle.UnpicklingError) as error:
+        runner.test()
+    _refused(error, url)
+    assert not osp.exists(site.marker)
+
+
+def test_benign_checkpoint_over_http_loads_into_the_cache(site):
+    source = ESpikeFormer(arch='t')
+    for param in source.parameters():
+        torch.nn.init.normal_(param)
+    state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
+    torch.save({'state_dict': state}, str(site.served / 'benign.pth'))
+    url = f'{site.url}/benign.pth'
+    with safe_checkpoint_loading():
+        loaded = CheckpointLoader.load_checkpoint(url, map_location='cpu')
+        model = ESpikeFormer(
+            arch='t', init_cfg=dict(type='Pretrained', checkpoint=url))
+        model.init_weights()
+    assert osp.isfile(osp.join(site.cache, 'benign.pth'))
+    for key, value in source.state_dict().items():
+        assert torch.equal(loaded['state_dict'][f'backbone.{key}'], value)
+        assert torch.equal(model.state_dict()[key], value), key
+
+    # torch hub's legacy download: a pre-1.6 file zipped by hand
+    torch.save({'w': torch.arange(3)},
+               str(site.served / 'old.pth'),
+               _use_new_zipfile_serialization=False)
+    with zipfile.ZipFile(str(site.served / 'old.zip'), 'w') as archive:
+        archive.write(str(site.served / 'old.pth'), 'old.pth')
+    with safe_checkpoint_loading():
+        old = CheckpointLoader.load_checkpoint(f'{site.url}/old.zip')
+    assert torch.equal(old['w'], torch.arange(3))
+
+
+def _fake_pavi(served):
+
+    class Model:
+        name = 'evil.pth'
+
+        @staticmethod
+        def download(path):
+            shutil.copy(str(served / 'evil.pth'), path)
+
+    return types.SimpleNamespace(
+        modelcloud=types.SimpleNamespace(get=lambda path: Model))
+
+
+def _fake_ceph_backend(served):
+
+    class Backend:
+
+        @staticmethod
+        def get(filename):
+            with open(str(served / 'evil.pth'), 'rb') as f:
+                return f.read()
+
+    return lambda filename, backend_args: Backend
+
+
+@pytest.mark.parametrize('scheme', [
+    'http', 'open-mmlab', 'open-mmlab-local', 'torchvision', 'modelzoo',
+    'mmcls', 's3', 'pavi'
+])
+def test_every_scheme_refuses_code(site, tmp_path, monkeypatch, scheme):
+    """Each name resolves as mmengine resolves it, then loads
+    weights-only. The model lists and backends are faked, pointing at the
+    local server or file."""
+    from mmengine import fileio
+    from mmengine.runner import checkpoint
+    url = f'{site.url}/evil.pth'
+    home = tmp_path / 'mmengine_home'
+    home.mkdir()
+    monkeypatch.setenv('MMENGINE_HOME', str(home))
+    shutil.copy(str(site.served / 'evil.pth'), str(home / 'evil.pth'))
+    (home / 'open_mmlab.json').write_text(
+        json.dumps(dict(evil=url, evil_local='evil.pth')))
+    monkeypatch.setattr(checkpoint, 'get_torchvision_models',
+                        lambda: dict(evil=url))
+    monkeypatch.setattr(checkpoint, 'get_mmcls_models', lambda: dict(evil=url))
+    monkeypatch.setattr(fileio, 'get_file_backend',
+                        _fake_ceph_backend(site.served))
+    monkeypatch.setitem(sys.modules, 'pavi', _fake_pavi(site.served))
+    if scheme == 'http':
+        name, source = url, url
+    else:
+        name = {
+            'open-mmlab': 'open-mmlab://evil',
+            'open-mmlab-local': 'openmmlab://evil_local',
+            'torchvision': 'torchvision://evil',
+            'modelzoo': 'modelzoo://evil',
+            'mmcls': 'mmcls://evil',
+            's3': 's3://bucket/evil.pth',
+            'pavi': 'pavi://evil',
+        }[scheme]
+        source = {
+            'open-mmlab-local': str(home / 'evil.pth'),
+            's3': name,
+            'pavi': name
+        }.get(scheme, url)
+    with safe_checkpoint_loading():
+        with pytest.raises(pickle.UnpicklingError) as error:
+            CheckpointLoader.load_checkpoint(name, map_location='cpu')
+    _refused(error, source)
+    assert not osp.exists(site.marker)
