@@ -1,5 +1,6 @@
 """What tools/train.py and tools/test.py share: their common arguments,
-the config set-up and, without GPUs, the gloo launch.
+the config set-up, strict checkpoint loading and, without GPUs, the gloo
+launch.
 
 Imported by those scripts from their own folder (Python puts a script's
 folder on ``sys.path``), so they run from any working directory and
@@ -14,7 +15,8 @@ from mmengine.config import Config, DictAction
 
 def add_common_arguments(parser):
     """Add ``config``, ``--work-dir``, ``--amp``, ``--cfg-options``,
-    ``--launcher`` and ``--local_rank`` to ``parser``."""
+    ``--launcher``, ``--local_rank`` and ``--allow-mismatch`` to
+    ``parser``."""
     parser.add_argument('config', help='config file')
     parser.add_argument('--work-dir', help='where logs and results go')
     parser.add_argument(
@@ -30,6 +32,13 @@ def add_common_arguments(parser):
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--allow-mismatch',
+        nargs='+',
+        metavar='PATTERN',
+        help='state-dict keys (fnmatch patterns, e.g. "head.*") that may '
+        'differ between the checkpoint and the model: missing, unknown or '
+        'of another shape; the checkpoint is otherwise loaded strictly')
 
 
 def load_config(args):
@@ -41,7 +50,8 @@ def load_config(args):
 
     Returns:
         Config: The config, with ``launcher`` and ``work_dir`` set
-        (``./work_dirs/<config name>`` by default). With the ``pytorch``
+        (``./work_dirs/<config name>`` by default) and strict checkpoint
+        loading (see :func:`use_strict_loading`). With the ``pytorch``
         launcher on a machine without CUDA, the gloo process group is
         started here (see :func:`init_cpu_distributed`).
     """
@@ -58,9 +68,37 @@ def load_config(args):
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    use_strict_loading(cfg, args.allow_mismatch)
     if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
         init_cpu_distributed(cfg)
     return cfg
+
+
+_STRICT_HOOK_TYPES = ('sdt3_mm.StrictLoadingHook', 'StrictLoadingHook')
+
+
+def use_strict_loading(cfg, allowed_mismatches=None):
+    """Make the run refuse checkpoints that do not fit the model.
+
+    Adds ``sdt3_mm.StrictLoadingHook`` to ``cfg.custom_hooks`` unless the
+    config has it; ``allowed_mismatches``, when given, replaces the
+    hook's. Our tools load ``load_from``, ``--resume`` and the tested
+    checkpoint strictly whatever the config says.
+
+    Args:
+        cfg (Config): The run's config, changed in place.
+        allowed_mismatches (list[str], optional): ``fnmatch`` patterns of
+            keys that may differ (``--allow-mismatch``).
+    """
+    hooks = list(cfg.get('custom_hooks') or [])
+    strict = [h for h in hooks if h.get('type') in _STRICT_HOOK_TYPES]
+    if not strict:
+        strict = [dict(type='sdt3_mm.StrictLoadingHook')]
+        hooks += strict
+    if allowed_mismatches is not None:
+        for hook in strict:
+            hook['allowed_mismatches'] = list(allowed_mismatches)
+    cfg.custom_hooks = hooks
 
 
 def init_cpu_distributed(cfg):

@@ -59,6 +59,53 @@ def test_test_tool_on_the_checkpoint(trained, tmp_path):
     assert "'accuracy/top1'" in out
 
 
+def _run(args):
+    return subprocess.run([sys.executable] + args,
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True)
+
+
+def test_test_tool_refuses_a_checkpoint_of_another_model(trained, tmp_path):
+    """The 6-class checkpoint with num_classes=10: no accuracy, but an
+    error naming the keys and both shapes."""
+    work_dir, data_root, _ = trained
+    result = _run([
+        osp.join(ROOT, 'tools/test.py'), CONFIG,
+        osp.join(work_dir, 'epoch_2.pth'), '--work-dir',
+        str(tmp_path), '--cfg-options'
+    ] + _small_set(data_root) + ['model.head.num_classes=10'])
+    assert result.returncode != 0
+    assert 'accuracy/top1' not in result.stdout
+    assert ('size mismatch: head.fc.weight is (6, 128) in the checkpoint '
+            'and (10, 128) in the model') in result.stderr
+    assert 'head.fc.bias is (6,) in the checkpoint' in result.stderr
+
+
+def test_allow_mismatch_loads_the_rest(trained, tmp_path):
+    work_dir, data_root, _ = trained
+    out = run_tool([
+        osp.join(ROOT, 'tools/test.py'), CONFIG,
+        osp.join(work_dir, 'epoch_2.pth'), '--work-dir',
+        str(tmp_path), '--allow-mismatch', 'head.fc.*', '--cfg-options'
+    ] + _small_set(data_root) + ['model.head.num_classes=10'])
+    assert '2 state-dict difference(s) allowed' in out
+    assert "'accuracy/top1'" in out
+
+
+def test_resume_refuses_a_changed_number_of_classes(trained, tmp_path):
+    work_dir, data_root, _ = trained
+    result = _run([
+        osp.join(ROOT, 'tools/train.py'), CONFIG, '--work-dir',
+        str(tmp_path), '--resume',
+        osp.join(work_dir, 'epoch_2.pth'), '--cfg-options'
+    ] + _small_set(data_root)[:-3] +
+                  ['train_cfg.max_epochs=3', 'model.head.num_classes=10'])
+    assert result.returncode != 0
+    assert 'size mismatch: head.fc.weight' in result.stderr
+    assert not osp.isfile(osp.join(str(tmp_path), 'epoch_3.pth'))
+
+
 def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     work_dir, data_root, _ = trained
     log = run_tool([
