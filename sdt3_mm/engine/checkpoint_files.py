@@ -1,0 +1,280 @@
+"""Checkpoint files on a local disk: written atomically, checked cheaply,
+and found again for ``--resume``.
+
+A checkpoint counts as *complete* when it is a readable torch zip archive
+(the format ``torch.save`` has written since torch 1.6): its zip central
+directory, which torch writes last, is there, and it lists the
+``<archive>/data.pkl`` record. A write cut short (a killed process, a full
+disk) leaves no central directory, so the check catches truncation
+without loading anything. It does not verify the bytes of each record.
+
+Files being written are named ``.<name>.partial.tmp`` (see
+:func:`temp_path`): a leading dot and a ``.tmp`` suffix, so that neither
+:func:`find_resumable_checkpoint` nor any ``*.pth`` glob mistakes them for
+checkpoints.
+"""
+import os
+import os.path as osp
+import re
+import zipfile
+
+from mmengine.logging import print_log
+
+__all__ = [
+    'checkpoint_defect', 'find_resumable_checkpoint', 'is_complete_checkpoint'
+]
+
+# mmengine CheckpointHook's default names; other ``filename_tmpl`` names are
+# only found through ``last_checkpoint``.
+_CHECKPOINT_NAME = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
+_TEMP_PREFIX = '.'
+_TEMP_SUFFIX = '.partial.tmp'
+_ZIP_MAGIC = b'PK\x03\x04'
+
+
+def temp_path(path):
+    """The name under which ``path`` is written before it is complete.
+
+    Args:
+        path (str): The final path.
+
+    Returns:
+        str: ``<folder of path>/.<name>.partial.tmp``: in the same folder
+        (so that ``os.replace`` onto ``path`` is a rename within one file
+        system), hidden, and not ending in ``.pth``.
+    """
+    folder, name = osp.split(path)
+    return osp.join(folder, _TEMP_PREFIX + name + _TEMP_SUFFIX)
+
+
+def is_temp_file(name):
+    """Whether ``name`` (a base name) is one of :func:`temp_path`'s."""
+    return (name.startswith(_TEMP_PREFIX) and name.endswith(_TEMP_SUFFIX)
+            and len(name) > len(_TEMP_PREFIX) + len(_TEMP_SUFFIX))
+
+
+def remove_temp_files(folder):
+    """Remove the files :func:`temp_path` names in ``folder``.
+
+    They are what a process killed while writing left behind. Only one run
+    may write into ``folder`` at a time: a temp file of another live run
+    would be removed too.
+
+    Args:
+        folder (str): A local folder; a missing one holds nothing.
+
+    Returns:
+        list[str]: The paths removed.
+    """
+    if not osp.isdir(folder):
+        return []
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        path = osp.join(folder, name)
+        if is_temp_file(name) and osp.isfile(path):
+            os.remove(path)
+            removed.append(path)
+    return removed
+
+
+def _fsync_folder(folder):
+    # A rename is on disk only once the folder's entry is; without this a
+    # power loss right after os.replace may bring back the old name.
+    try:
+        fd = os.open(folder or os.curdir, os.O_RDONLY)
+    except OSError:
+        return  # e.g. Windows cannot open a folder; its rename is durable.
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder
+    finally:
+        os.close(fd)
+
+
+def replace_durably(src, dst):
+    """Put the complete file ``src`` in place of ``dst`` in one step.
+
+    ``src`` is fsynced, renamed onto ``dst`` with ``os.replace`` (atomic
+    within one file system: a reader, or a process started after a kill,
+    sees either the old ``dst`` or the new one, never a mix), and the
+    folder is fsynced.
+
+    Args:
+        src (str): A complete file, closed, in the folder of ``dst``.
+        dst (str): The final path; an existing file is replaced.
+    """
+    with open(src, 'rb+') as f:
+        os.fsync(f.fileno())
+    os.replace(src, dst)
+    _fsync_folder(osp.dirname(dst))
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` to ``path`` through :func:`temp_path` and
+    :func:`replace_durably`: ``path`` holds the old text or the new one
+    whenever the process is killed.
+
+    Args:
+        path (str): A local file.
+        text (str): Its new content.
+    """
+    tmp = temp_path(path)
+    with open(tmp, 'w') as f:
+        f.write(text)
+    replace_durably(tmp, path)
+
+
+def checkpoint_defect(path):
+    """Why ``path`` is not a complete checkpoint, if it is not.
+
+    Reads the zip central directory only (no unpickling, no tensors).
+
+    Args:
+        path (str): A local path.
+
+    Returns:
+        str | None: None for a complete checkpoint (see the module
+        docstring); otherwise a short reason that reads after "which is":
+        ``'missing'``, ``'empty'``, ``'truncated (...)'`` for a zip archive
+        whose central directory is gone, ``'not a torch zip checkpoint'``
+        for anything else (a legacy pre-1.6 torch file included), or
+        ``'unreadable (...)'``.
+    """
+    if not osp.isfile(path):
+        return 'missing'
+    try:
+        if osp.getsize(path) == 0:
+            return 'empty'
+        with open(path, 'rb') as f:
+            magic = f.read(len(_ZIP_MAGIC))
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:
+        if magic == _ZIP_MAGIC:
+            return 'truncated (its zip central directory is missing)'
+        return 'not a torch zip checkpoint'
+    except OSError as error:
+        return f'unreadable ({error})'
+    if not any(name.endswith('/data.pkl') for name in names):
+        return 'not a torch zip checkpoint (no data.pkl record)'
+    return None
+
+
+def is_complete_checkpoint(path):
+    """Whether ``path`` is a complete checkpoint (see
+    :func:`checkpoint_defect`)."""
+    return checkpoint_defect(path) is None
+
+
+def _checkpoints_in(folders):
+    """Files named ``epoch_N.pth`` / ``iter_N.pth`` in ``folders``, each
+    once, as ``(kind, N, mtime, path)``."""
+    found, seen = [], set()
+    for folder in folders:
+        if not osp.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            match = _CHECKPOINT_NAME.match(name)
+            path = osp.join(folder, name)
+            if match is None or not osp.isfile(path):
+                continue
+            real = osp.realpath(path)
+            if real in seen:
+                continue
+            seen.add(real)
+            found.append((match.group(1), int(match.group(2)),
+                          osp.getmtime(path), path))
+    return found
+
+
+def _newest_first(checkpoints):
+    """Order ``(kind, N, mtime, path)`` tuples newest first.
+
+    ``N`` is the run's progress (epochs in ``epoch_N``, iterations in
+    ``iter_N``), which is what decides within one kind; the mtime only
+    breaks ties (the same name in two folders). Epochs and iterations
+    cannot be compared, so when both kinds are present the most recently
+    written file comes first, ``N`` breaking ties.
+    """
+    if len({kind for kind, _, _, _ in checkpoints}) > 1:
+        key = (lambda item: (item[2], item[1]))
+    else:
+        key = (lambda item: (item[1], item[2]))
+    return sorted(checkpoints, key=key, reverse=True)
+
+
+def find_resumable_checkpoint(work_dir, logger=None):
+    """The checkpoint a run in ``work_dir`` should resume from.
+
+    1. The file named in ``work_dir/last_checkpoint`` (the newest
+       checkpoint mmengine's CheckpointHook saved; a relative name is taken
+       relative to the current folder, as mmengine's runner does) if it is
+       complete.
+    2. Otherwise (no ``last_checkpoint``, an empty one, or one naming a
+       missing or incomplete file) the newest complete ``epoch_N.pth`` or
+       ``iter_N.pth`` in ``work_dir`` and in the folder ``last_checkpoint``
+       names, if any. Newest means the largest ``N``; when both kinds are
+       there, the most recently modified file (see :func:`_newest_first`).
+       Incomplete files and temp files (:func:`temp_path`) are skipped.
+
+    A ``last_checkpoint`` naming a remote file (``scheme://...``) is
+    returned as it is: it cannot be checked here.
+
+    Args:
+        work_dir (str): The run's work dir.
+        logger (logging.Logger | str, optional): Where to say which file
+            was taken and why, as in :func:`mmengine.logging.print_log`:
+            None prints, ``'current'`` uses the current MMLogger,
+            ``'silent'`` says nothing. Defaults to None.
+
+    Returns:
+        str | None: The checkpoint's path, or None if there is no complete
+        checkpoint to resume from.
+    """
+    marker = osp.join(work_dir, 'last_checkpoint')
+    folders, named = [work_dir], None
+    if not osp.isfile(marker):
+        why = f'No last_checkpoint in {work_dir}'
+    else:
+        with open(marker) as f:
+            named = f.read().strip()
+        if not named:
+            why = f'{marker} is empty'
+        elif '://' in named:
+            print_log(
+                f'Resuming from {named}, named in {marker} (a remote file, '
+                f'not checked here).',
+                logger=logger)
+            return named
+        else:
+            defect = checkpoint_defect(named)
+            if defect is None:
+                print_log(
+                    f'Resuming from {named}, the checkpoint named in '
+                    f'{marker}.',
+                    logger=logger)
+                return named
+            why = f'{marker} points at {named}, which is {defect}'
+            folder = osp.dirname(named)
+            if folder and osp.realpath(folder) != osp.realpath(work_dir):
+                folders.append(folder)
+    skipped = []
+    for _, _, _, path in _newest_first(_checkpoints_in(folders)):
+        defect = checkpoint_defect(path)
+        if defect is None:
+            also = f' (skipped {"; ".join(skipped)})' if skipped else ''
+            print_log(
+                f'{why}; resuming from the newest complete checkpoint '
+                f'{path}{also}.',
+                logger=logger)
+            return path
+        # The file last_checkpoint names is in `why` already.
+        if not named or osp.realpath(path) != osp.realpath(named):
+            skipped.append(f'{osp.basename(path)}: {defect}')
+    also = f' (skipped {"; ".join(skipped)})' if skipped else ''
+    print_log(
+        f'{why}, and there is no complete epoch_N.pth or iter_N.pth in '
+        f'{" or ".join(folders)}{also}: nothing to resume from.',
+        logger=logger)
+    return None
