@@ -7,8 +7,10 @@ lookup of the ``sdt3_mm`` scope, and the registry imports its ``locations``.
 """
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import DefaultScope, Registry
 
 MODELS = Registry(
@@ -26,11 +28,21 @@ HOOKS = Registry(
     parent=MMENGINE_HOOKS,
     scope='sdt3_mm',
     locations=['sdt3_mm.engine'])
+LOOPS = Registry(
+    'loop',
+    parent=MMENGINE_LOOPS,
+    scope='sdt3_mm',
+    locations=['sdt3_mm.engine'])
 OPTIM_WRAPPERS = Registry(
     'optim_wrapper',
     parent=MMENGINE_OPTIM_WRAPPERS,
     scope='sdt3_mm',
     locations=['sdt3_mm.engine'])
+TRANSFORMS = Registry(
+    'transform',
+    parent=MMENGINE_TRANSFORMS,
+    scope='sdt3_mm',
+    locations=['sdt3_mm.datasets'])
 
 
 def build_in_scope(registry, cfg, **kwargs):

@@ -17,6 +17,8 @@ from mmengine.runner import Runner
 from runner_args import add_common_arguments, load_config
 
 import sdt3_mm  # noqa: F401  (registries)
+from sdt3_mm.engine import (check_mid_epoch_resume, checkpoint_defect,
+                            find_resumable_checkpoint)
 from sdt3_mm.utils import safe_checkpoint_loading, use_mixed_precision
 
 
@@ -52,6 +54,51 @@ def parse_args():
     return parser.parse_args()
 
 
+def set_resume(cfg, resume):
+    """Point ``cfg`` at the checkpoint to resume from.
+
+    Args:
+        cfg (Config): The run's config (``work_dir`` set).
+        resume (str): ``'auto'`` (``--resume`` without a path): the
+            checkpoint :func:`~sdt3_mm.engine.find_resumable_checkpoint`
+            finds in the work dir, or, if there is none, a fresh run as the
+            config says (``load_from`` left as it is). Otherwise the path
+            of a local checkpoint.
+
+    Raises:
+        FileNotFoundError: If the checkpoint ``resume`` does not exist.
+        ValueError: If it is incomplete (a truncated write, say); the
+            message names the newest complete checkpoint next to it.
+    """
+    if resume == 'auto':
+        # mmengine's own search trusts last_checkpoint blindly and trains
+        # from scratch without one; ours checks files and falls back.
+        checkpoint = find_resumable_checkpoint(cfg.work_dir)
+        if checkpoint is None:
+            weights = (f', with the weights of load_from={cfg.load_from}'
+                       if cfg.get('load_from') else '')
+            print(f'--resume: no checkpoint to resume from in '
+                  f'{cfg.work_dir}; training from scratch{weights}.')
+            cfg.resume = False
+        else:
+            cfg.resume = True
+            cfg.load_from = checkpoint
+        return
+    defect = checkpoint_defect(resume)
+    if defect == 'missing':
+        raise FileNotFoundError(
+            f'--resume: checkpoint {resume} does not exist')
+    if defect is not None:
+        newest = find_resumable_checkpoint(
+            osp.dirname(resume) or '.', logger='silent')
+        hint = (f'the newest complete checkpoint in its folder is {newest}'
+                if newest else 'there is no complete checkpoint next to it')
+        raise ValueError(f'--resume: checkpoint {resume} is {defect}: an '
+                         f'incomplete file, not resumable; {hint}')
+    cfg.resume = True
+    cfg.load_from = resume
+
+
 def main():
     args = parse_args()
     cfg = load_config(args)
@@ -59,15 +106,11 @@ def main():
         use_mixed_precision(cfg, args.amp_dtype)
     elif args.amp_dtype:
         raise ValueError('--amp-dtype is given without --amp')
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise FileNotFoundError(
-                f'--resume: checkpoint {args.resume} does not exist')
-        cfg.resume = True
-        cfg.load_from = args.resume
+    if args.resume is not None:
+        set_resume(cfg, args.resume)
+        # mmengine's epoch loop would train a mid-epoch checkpoint's
+        # epoch again from its start: refuse before building anything.
+        check_mid_epoch_resume(cfg)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg:
             raise KeyError('--auto-scale-lr: the config has no '
