@@ -4,10 +4,11 @@ from .shapes import (SHAPE_CLASSES, classification_scene, detection_scene,
 from .shapes_classification import ShapesClassification
 from .shapes_detection import ShapesDetection
 from .shapes_segmentation import ShapesSegmentation
+from .transforms import CheckSegLabelRange
 
 __all__ = [
-    'SHAPE_CLASSES', 'ShapesClassification', 'ShapesDetection',
-    'ShapesSegmentation', 'classification_scene', 'detection_scene',
-    'render_scene', 'write_classification_set', 'write_detection_set',
-    'write_segmentation_set'
+    'SHAPE_CLASSES', 'CheckSegLabelRange', 'ShapesClassification',
+    'ShapesDetection', 'ShapesSegmentation', 'classification_scene',
+    'detection_scene', 'render_scene', 'write_classification_set',
+    'write_detection_set', 'write_segmentation_set'
 ]

@@ -28,6 +28,12 @@ class ShapesDetection(CocoDataset):
         seed (int): Seed of the set. Defaults to 0.
         **kwargs: Other arguments of :class:`CocoDataset` (``pipeline``,
             ``test_mode``, ``filter_cfg``, ...).
+
+    Raises:
+        ValueError: If no image is left to read: the annotation file lists
+            no images, or ``filter_cfg`` drops them all (with
+            ``filter_empty_gt``, images without an annotation). The
+            message names the file and what is empty.
     """
 
     METAINFO = dict(
@@ -54,3 +60,27 @@ class ShapesDetection(CocoDataset):
             ann_file=osp.join('annotations', f'instances_{split}.json'),
             data_prefix=dict(img=f'{split}/'),
             **kwargs)
+
+    def filter_data(self):
+        """Filter as :class:`CocoDataset`, refusing an empty result.
+
+        With no image left, MMEngine's serialisation would fail with
+        ``need at least one array to concatenate``, naming neither the
+        annotation file nor what it lacks.
+        """
+        data_list = super().filter_data()
+        if data_list:
+            return data_list
+        prefix = f'{type(self).__name__}: annotation file {self.ann_file}'
+        if not self.data_list:
+            raise ValueError(f'{prefix} lists no images ("images" is empty)')
+        num_objects = sum(len(info['instances']) for info in self.data_list)
+        if num_objects == 0:
+            found = (f'{len(self.data_list)} images but no annotations '
+                     f'("annotations" is empty)')
+        else:
+            found = f'{len(self.data_list)} images, {num_objects} annotations'
+        raise ValueError(
+            f'{prefix} lists {found}, and filter_cfg={self.filter_cfg} drops '
+            f'every image (filter_empty_gt drops the images without an '
+            f'annotation, min_size the smaller ones): no image is left')

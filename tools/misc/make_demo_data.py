@@ -1,7 +1,11 @@
 """Write an embedded demo data set (deterministic synthetic shapes).
 
 The demo configs write their data on first use; this writes it ahead of
-time, or elsewhere, or at another size.
+time, or elsewhere, or at another size. With no options, each layout is
+written as its demo configs read it (their data set arguments), so a
+config given ``data_root=OUT`` accepts it; a set written with other
+options needs the same arguments in the config's data set (the data set
+refuses a set written with other settings).
 
 Example::
 
@@ -14,15 +18,47 @@ import argparse
 from sdt3_mm.datasets import (write_classification_set, write_detection_set,
                               write_segmentation_set)
 
-# Layout: (writer, default train / val counts and image side).
+# Per layout: the writer, the demo configs that read the set, and the
+# writer's arguments as those configs' data sets pass them (a data set's
+# own default where the config gives none).
 LAYOUTS = {
-    'cls': (write_classification_set, 1200, 300, 64),
-    'coco': (write_detection_set, 600, 100, 128),
-    'ade20k': (write_segmentation_set, 600, 100, 128),
+    'cls': (write_classification_set, (
+        'configs/demo/e-spikeformer-t_shapes-cls.py',
+        'configs/demo/meta-spikeformer_t4_shapes-cls.py',
+        'configs/demo/spike-mae_e-spikeformer-tiny_shapes.py',
+    ), dict(num_train=1200, num_val=300, size=64, seed=0)),
+    'coco': (write_detection_set,
+             ('configs/demo/mask-rcnn_e-spikeformer-t_spike-fpn_shapes.py', ),
+             dict(num_train=600, num_val=100, size=128, seed=0,
+                  max_objects=4)),
+    'ade20k':
+    (write_segmentation_set,
+     ('configs/demo/fpn_e-spikeformer-t_spike-fpn_shapes-seg.py', ),
+     dict(num_train=600, num_val=100, size=128, seed=0, max_objects=6)),
 }
+# Option of each writer argument, and the data set argument it sets.
+OPTIONS = dict(
+    num_train=('--num-train', 'num_train'),
+    num_val=('--num-val', 'num_val'),
+    size=('--size', 'image_size'),
+    seed=('--seed', 'seed'),
+    max_objects=('--max-objects', 'max_objects'))
 
 
-def main():
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
+    return value
+
+
+def _defaults(key):
+    return ', '.join(f'{layout} {settings[key]}'
+                     for layout, (_, _, settings) in LAYOUTS.items()
+                     if key in settings)
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         'layout',
@@ -31,15 +67,49 @@ def main():
         'instances (several shapes per image, boxes and polygons); ade20k: '
         'the same scenes with per-pixel label maps')
     parser.add_argument('out', help='folder to write')
-    parser.add_argument('--num-train', type=int, help='training images')
-    parser.add_argument('--num-val', type=int, help='held-out images')
-    parser.add_argument('--size', type=int, help='image side')
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args()
-    write, num_train, num_val, size = LAYOUTS[args.layout]
-    root = write(args.out, args.num_train or num_train, args.num_val
-                 or num_val, args.size or size, args.seed)
-    print(f'demo data ({args.layout}) in {root}')
+    parser.add_argument(
+        '--num-train',
+        type=_positive_int,
+        help=f'training images (default: {_defaults("num_train")})')
+    parser.add_argument(
+        '--num-val',
+        type=_positive_int,
+        help=f'held-out images (default: {_defaults("num_val")})')
+    parser.add_argument(
+        '--size',
+        type=_positive_int,
+        help=f'image side (default: {_defaults("size")})')
+    parser.add_argument(
+        '--seed', type=int, help=f'seed (default: {_defaults("seed")})')
+    parser.add_argument(
+        '--max-objects',
+        type=_positive_int,
+        help=f'most shapes per image, coco and ade20k only (default: '
+        f'{_defaults("max_objects")})')
+    return parser, parser.parse_args(argv)
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    write, configs, defaults = LAYOUTS[args.layout]
+    settings = dict(defaults)
+    for key, (option, _) in OPTIONS.items():
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if key not in settings:
+            parser.error(f'{option} does not apply to the {args.layout} '
+                         f'layout')
+        settings[key] = value
+    root = write(args.out, **settings)
+    print(f'demo data ({args.layout}) in {root}: ' +
+          ', '.join(f'{k}={v}' for k, v in settings.items()))
+    changed = {
+        OPTIONS[k][1]: v
+        for k, v in settings.items() if v != defaults[k]
+    }
+    print(f'read by {", ".join(configs)} with data_root={root}' +
+          (f' and, in its data sets, {changed}' if changed else ''))
 
 
 if __name__ == '__main__':

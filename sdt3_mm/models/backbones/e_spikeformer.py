@@ -2,6 +2,7 @@
 blocks of its two families (shared layers: :mod:`..utils.spike_layers`)."""
 import copy
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -207,6 +208,15 @@ class LargeTransformerBlock(nn.Module):
         return tokens.view_as(x)
 
 
+def _is_integer(value):
+    """An integer, bools excepted (``True`` is no size)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_positive_int(value):
+    return _is_integer(value) and value >= 1
+
+
 # The neurons of each family, as the released checkpoints were trained.
 _FAMILY_NEURON = {
     'base': dict(rounding='half_even', bounds='closed'),
@@ -259,19 +269,29 @@ class ESpikeFormer(SpikingBackbone):
             (base family) or ``'83m'``, ``'171m'`` (large family), or a dict
             ``dict(family='base'|'large', embed_dims=[...], depth=...,
             rep_conv=..., num_heads=8)``; ``depth`` and ``rep_conv`` are
-            for the large family only. Defaults to ``'s'``.
+            for the large family only. ``embed_dims`` are positive integers
+            (four for the base family, three for the large one; the first
+            at least 2, tap 0 having half its channels), ``num_heads`` a
+            positive integer dividing the transformer stages' widths, and
+            ``depth`` (blocks of the large family's stage 3) a positive
+            integer. Defaults to ``'s'``.
         in_channels (int): Input channels. Defaults to 3.
         D (int): Maximum integer of the SFA neurons (virtual time steps).
             Defaults to 4.
-        out_indices (Sequence[int] | int): Taps to return; negative indices
-            count from the last. Defaults to -1 (the last tap).
+        out_indices (Sequence[int] | int): Taps to return, at least one and
+            each once, in ``-num_taps..num_taps - 1`` (negative indices
+            count from the last; ``num_taps`` is 5 for the base family, 4
+            for the large). Defaults to -1 (the last tap).
         frozen_stages (int): The first ``frozen_stages`` taps' stages are
-            frozen (parameters fixed, BN in eval). Defaults to 0 (none).
+            frozen (parameters fixed, BN in eval), in ``0..num_taps``.
+            Defaults to 0 (none).
         norm_eval (bool): Keep every BN in eval mode during training.
             Defaults to False.
         drop_path_rate (float): Stochastic depth, linearly increasing over
-            the blocks. The reference constructs drop-path but never
-            applies it, so checkpoints reproduce with 0. Defaults to 0.
+            the blocks, in ``[0, 1)``: the last block's probability of
+            dropping its residual branches. The reference constructs
+            drop-path but never applies it, so checkpoints reproduce with
+            0. Defaults to 0.
         layer_scale_init_value (float): Initial layer scale of the large
             family's blocks. Defaults to 1e-6.
         zero_init_residual (bool): Start every residual branch at zero (the
@@ -363,8 +383,16 @@ class ESpikeFormer(SpikingBackbone):
         self.out_indices = self._parse_out_indices(out_indices)
         if not 0 <= frozen_stages <= self.num_taps:
             raise ValueError(
-                f'ESpikeFormer: frozen_stages must be in 0..{self.num_taps}, '
-                f'got {frozen_stages}')
+                f'{type(self).__name__}: frozen_stages must be in '
+                f'0..{self.num_taps}, got {frozen_stages}')
+        # A rate of 1 or more would drop every branch of the last blocks
+        # (DropPath divides by the keep probability: NaN at 1); a negative
+        # one is no probability.
+        if isinstance(drop_path_rate, bool) or not isinstance(
+                drop_path_rate, numbers.Real) or not 0 <= drop_path_rate < 1:
+            raise ValueError(
+                f'{type(self).__name__}: drop_path_rate must be in [0, 1), '
+                f'got {drop_path_rate!r}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
@@ -450,7 +478,22 @@ class ESpikeFormer(SpikingBackbone):
             raise ValueError(
                 f'ESpikeFormer: the {family} family has {num_dims} '
                 f'embed_dims, got {list(arch["embed_dims"])}')
+        dims = list(arch['embed_dims'])
+        # Tap 0 has embed_dims[0] // 2 channels, so the first is at least 2.
+        if not all(_is_positive_int(dim) for dim in dims) or dims[0] < 2:
+            raise ValueError(
+                f'{cls.__name__}: arch embed_dims must be positive integers, '
+                f'the first at least 2 (tap 0 has half its channels), got '
+                f'{dims}')
+        if family == 'large' and not _is_positive_int(arch['depth']):
+            raise ValueError(
+                f'{cls.__name__}: arch depth (blocks of the large family\'s '
+                f'stage 3) must be a positive integer, got '
+                f'{arch["depth"]!r}')
         num_heads = arch.get('num_heads', 8)
+        if not _is_positive_int(num_heads):
+            raise ValueError(f'{cls.__name__}: arch num_heads must be a '
+                             f'positive integer, got {num_heads!r}')
         for dim in arch['embed_dims'][-num_dims + 2:]:
             if dim % num_heads:
                 raise ValueError(
@@ -496,16 +539,35 @@ class ESpikeFormer(SpikingBackbone):
         return settings
 
     def _parse_out_indices(self, out_indices):
-        if isinstance(out_indices, int):
+        name = type(self).__name__
+        if isinstance(out_indices, numbers.Integral):
             out_indices = [out_indices]
+        out_indices = list(out_indices)
+        # forward_taps runs up to the largest index and returns each tap
+        # once: an empty list has no largest index, and a repeated tap
+        # would silently come back once, one output short for the neck.
+        if not out_indices:
+            raise ValueError(f'{name}: out_indices must name at least one '
+                             f'tap, got {out_indices}')
         parsed = []
         for index in out_indices:
+            if not _is_integer(index):
+                raise TypeError(f'{name}: out_indices must be integers, got '
+                                f'{out_indices}')
             if not -self.num_taps <= index < self.num_taps:
                 raise IndexError(
-                    f'ESpikeFormer: out_indices {list(out_indices)} include '
+                    f'{name}: out_indices {out_indices} include '
                     f'{index}, but this {self.arch_settings["family"]} '
                     f'family arch has taps 0..{self.num_taps - 1}')
-            parsed.append(index % self.num_taps)
+            parsed.append(int(index) % self.num_taps)
+        if len(set(parsed)) != len(parsed):
+            repeated = sorted({i for i in parsed if parsed.count(i) > 1})
+            negative = (f' (negative indices count back from tap '
+                        f'{self.num_taps - 1})'
+                        if min(out_indices) < 0 else '')
+            raise ValueError(
+                f'{name}: out_indices {out_indices} name tap(s) {repeated} '
+                f'more than once{negative}; each tap is returned once')
         return tuple(parsed)
 
     def _freeze_stages(self):

@@ -21,11 +21,11 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
     read the batch as time, so it is refused when the backbone is built
     (:meth:`check_neurons`, called by subclasses once their layers exist).
 
-    Input validation is static (rank, channels, the smallest size), so it
-    costs no device synchronisation and tracers see no data-dependent
-    branch. Values are not checked here: NaN and Inf are caught by the
-    analysis tools (see :func:`sdt3_mm.analysis.check_finite`) and by
-    training's loss checks, not on every forward.
+    Input validation is static (rank, channels, the smallest size, a
+    non-empty batch), so it costs no device synchronisation and tracers see
+    no data-dependent branch. Values are not checked here: NaN and Inf are
+    caught by the analysis tools (see :func:`sdt3_mm.analysis.check_finite`)
+    and by training's loss checks, not on every forward.
 
     Subclasses implement :meth:`forward_taps` on the folded input and set
     ``in_channels`` and ``total_stride``.
@@ -60,12 +60,21 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
                     f'would take the batch for time steps')
 
     def check_input(self, x):
-        """Refuse an input of the wrong rank, channels or size (static
-        facts of the shape; nothing is read from the values)."""
+        """Refuse an input of the wrong rank, channels or size, or an empty
+        batch (static facts of the shape; nothing is read from the
+        values)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f'{type(self).__name__} expects an N x {self.in_channels} x '
                 f'H x W input, got shape {tuple(x.shape)}')
+        # An empty batch would fail deep inside the attention (a reshape of
+        # 0 elements with an inferred size). Tracers take a dynamic size
+        # to be neither 0 nor 1 (PyTorch's 0/1 specialisation), so this
+        # adds no guard to an exported graph; it acts in eager mode.
+        if x.shape[0] == 0:
+            raise ValueError(
+                f'{type(self).__name__}: the input batch is empty (shape '
+                f'{tuple(x.shape)}); at least one image is needed')
         if x.shape[2] < self.total_stride or x.shape[3] < self.total_stride:
             raise ValueError(
                 f'{type(self).__name__}: input of {x.shape[2]} x '

@@ -32,7 +32,10 @@ class SpikeFPN(FPN):
     Args:
         in_channels (list[int]): Channels of each input.
         out_channels (int): Channels of each output.
-        num_outs (int): Number of outputs.
+        num_outs (int): Number of outputs: at least the inputs used
+            (``len(in_channels) - start_level``), the rest extra levels; or
+            exactly ``end_level - start_level + 1`` with an ``end_level``
+            other than -1 or the last input.
         in_strides (Sequence[int], optional): Stride of each input. None
             means each input's stride is twice the previous one's.
             Defaults to None.
@@ -61,6 +64,9 @@ class SpikeFPN(FPN):
                 raise ValueError(
                     f'SpikeFPN: {key} is not supported: the SFA neuron in '
                     f'front of every conv is the non-linearity')
+        self._check_levels(
+            len(in_channels), num_outs, kwargs.get('start_level', 0),
+            kwargs.get('end_level', -1))
         kwargs.setdefault('conv_cfg', dict(type=SpikeConv2d))
         super().__init__(
             list(in_channels),
@@ -84,6 +90,40 @@ class SpikeFPN(FPN):
         for convs in (self.lateral_convs, self.fpn_convs):
             for i, conv in enumerate(convs):
                 convs[i] = SpikeConvBN(conv, neuron_cfg=neuron_cfg)
+
+    @staticmethod
+    def _check_levels(num_ins, num_outs, start_level, end_level):
+        """Name what MMDetection's FPN asserts without a message."""
+        if not 0 <= start_level < num_ins:
+            raise ValueError(f'SpikeFPN: start_level must be in '
+                             f'0..{num_ins - 1} ({num_ins} inputs), got '
+                             f'{start_level}')
+        if end_level in (-1, num_ins - 1):
+            if num_outs < num_ins - start_level:
+                raise ValueError(
+                    f'SpikeFPN: num_outs={num_outs} is fewer than the '
+                    f'{num_ins - start_level} inputs it uses (in_channels '
+                    f'from start_level={start_level})')
+        elif not start_level <= end_level < num_ins:
+            raise ValueError(f'SpikeFPN: end_level must be -1 or in '
+                             f'{start_level}..{num_ins - 1}, got {end_level}')
+        elif num_outs != end_level - start_level + 1:
+            raise ValueError(
+                f'SpikeFPN: with end_level={end_level}, num_outs must be '
+                f'{end_level - start_level + 1} (levels {start_level}..'
+                f'{end_level}, no extra level), got {num_outs}')
+
+    def forward(self, inputs):
+        """The outputs for one input per ``in_channels`` entry."""
+        # MMDetection's FPN asserts this with no message; a backbone
+        # returning fewer taps than in_channels names (a wrong out_indices)
+        # is the usual cause.
+        if len(inputs) != self.num_ins:
+            raise ValueError(
+                f'SpikeFPN: got {len(inputs)} inputs, but in_channels '
+                f'{self.in_channels} has {self.num_ins} entries; the '
+                f'backbone\'s out_indices must give one tap per entry')
+        return super().forward(inputs)
 
     def _lateral_strides(self, in_strides):
         """Stride of each lateral conv: 1, or 2 where an input's stride
