@@ -56,7 +56,9 @@ model = dict(
         mask_head=dict(type='sdt3_mm.SpikeFCNMaskHead', neuron_cfg=neuron)))
 
 max_epochs = 36
-train_cfg = dict(max_epochs=max_epochs)
+# Resumes exactly from iteration checkpoints inside an epoch, too.
+train_cfg = dict(
+    type='sdt3_mm.ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 optim_wrapper = dict(
     optimizer=dict(
         _delete_=True,
@@ -78,5 +80,12 @@ param_scheduler = [
         gamma=0.1)
 ]
 auto_scale_lr = dict(base_batch_size=32)
-# Runner checkpoints (--resume, load_from, test.py) load weights-only.
-custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]
+# Checkpoints load weights-only and strictly; training stops at the first
+# non-finite value (README, "Reliability").
+custom_hooks = [
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
+    dict(type='sdt3_mm.StrictLoadingHook'),
+    dict(type='sdt3_mm.NonFiniteCheckHook')
+]
+# Checkpoints are written atomically: a kill never loses the last one.
+default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))

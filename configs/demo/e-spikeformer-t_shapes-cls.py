@@ -85,18 +85,26 @@ param_scheduler = [
         end=max_epochs,
         convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=4)
+# Resumes exactly from iteration checkpoints inside an epoch, too.
+train_cfg = dict(
+    type='sdt3_mm.ResumableEpochBasedTrainLoop',
+    max_epochs=max_epochs,
+    val_interval=4)
 val_cfg = dict()
 test_cfg = dict()
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=2))
+    checkpoint=dict(
+        type='sdt3_mm.AtomicCheckpointHook', interval=4, max_keep_ckpts=2))
 # Mean firing rate and energy per image, logged with the metric at each
 # evaluation; per-layer tables in <work_dir>/firing_rates/.
 custom_hooks = [
     dict(type='sdt3_mm.FiringRateHook'),
-    # Runner checkpoints (--resume, load_from, test.py) load weights-only.
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook')
+    # Checkpoints load weights-only and strictly; training stops at the
+    # first non-finite value (README, "Reliability").
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
+    dict(type='sdt3_mm.StrictLoadingHook'),
+    dict(type='sdt3_mm.NonFiniteCheckHook')
 ]
 randomness = dict(seed=0)

@@ -1,6 +1,6 @@
 # Semantic FPN with E-SpikeFormer T, a spiking FPN and a spiking decode head
 # (D = 4 throughout, as the reference segmentation model) on the embedded
-# shapes set: scenes of one to four textured shapes, 128 x 128, labelled per
+# shapes set: scenes of one to six textured shapes, 128 x 128, labelled per
 # pixel with the background and six shape classes, in ADE20K layout. The set
 # writes itself into data/shapes_seg on first use; evaluation is
 # MMSegmentation's IoUMetric (mIoU over the seven classes). Runs on 2 CPU
@@ -57,15 +57,20 @@ model = dict(
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
+# A label outside 0..num_classes - 1 (and the ignore index 255) is refused
+# with its file named, rather than failing in the loss or, in validation,
+# being left out of the metric.
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='sdt3_mm.CheckSegLabelRange', num_classes=num_classes),
     dict(type='RandomFlip', prob=0.5, direction=['horizontal', 'vertical']),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='sdt3_mm.CheckSegLabelRange', num_classes=num_classes),
     dict(type='PackSegInputs'),
 ]
 dataset = dict(
@@ -111,12 +116,18 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2))
+        type='sdt3_mm.AtomicCheckpointHook',
+        by_epoch=False,
+        interval=200,
+        max_keep_ckpts=2))
 # Mean firing rate and energy per image, logged with the metric at each
 # evaluation; per-layer tables in <work_dir>/firing_rates/.
 custom_hooks = [
     dict(type='sdt3_mm.FiringRateHook'),
-    # Runner checkpoints (--resume, load_from, test.py) load weights-only.
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook')
+    # Checkpoints load weights-only and strictly; training stops at the
+    # first non-finite value (README, "Reliability").
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
+    dict(type='sdt3_mm.StrictLoadingHook'),
+    dict(type='sdt3_mm.NonFiniteCheckHook')
 ]
 randomness = dict(seed=0)

@@ -109,8 +109,11 @@ val_evaluator = dict(
 test_evaluator = val_evaluator
 
 max_epochs = 11
+# Resumes exactly from iteration checkpoints inside an epoch, too.
 train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=4)
+    type='sdt3_mm.ResumableEpochBasedTrainLoop',
+    max_epochs=max_epochs,
+    val_interval=4)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
@@ -129,12 +132,16 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=2))
+    checkpoint=dict(
+        type='sdt3_mm.AtomicCheckpointHook', interval=4, max_keep_ckpts=2))
 # Mean firing rate and energy per image, logged with the metric at each
 # evaluation; per-layer tables in <work_dir>/firing_rates/.
 custom_hooks = [
     dict(type='sdt3_mm.FiringRateHook'),
-    # Runner checkpoints (--resume, load_from, test.py) load weights-only.
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook')
+    # Checkpoints load weights-only and strictly; training stops at the
+    # first non-finite value (README, "Reliability").
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
+    dict(type='sdt3_mm.StrictLoadingHook'),
+    dict(type='sdt3_mm.NonFiniteCheckHook')
 ]
 randomness = dict(seed=0)

@@ -26,6 +26,9 @@ model = dict(
 # Firing rate and energy (T x D = 4 x 1) logged with the accuracy.
 custom_hooks = [
     dict(type='sdt3_mm.FiringRateHook'),
-    # Runner checkpoints (--resume, load_from, test.py) load weights-only.
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook')
+    # Checkpoints load weights-only and strictly; training stops at the
+    # first non-finite value (README, "Reliability").
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
+    dict(type='sdt3_mm.StrictLoadingHook'),
+    dict(type='sdt3_mm.NonFiniteCheckHook')
 ]

@@ -23,9 +23,7 @@ model = dict(
         layer_scale_init_value=1e-6,
         # The pretraining run's last checkpoint; point it at yours.
         init_cfg=dict(
-            type='Pretrained',
-            checkpoint=pretrained,
-            prefix='backbone.')),
+            type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     head=dict(
         type='sdt3_mm.SpikeKDClsHead',
         num_classes=1000,
@@ -70,10 +68,21 @@ param_scheduler = [
         convert_to_iter_based=True),
 ]
 
-train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=1)
+# Resumes exactly from iteration checkpoints inside an epoch, too.
+train_cfg = dict(
+    type='sdt3_mm.ResumableEpochBasedTrainLoop',
+    max_epochs=100,
+    val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 
 auto_scale_lr = dict(base_batch_size=1024)
-# Runner checkpoints (--resume, load_from, test.py) load weights-only.
-custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]
+# Checkpoints load weights-only and strictly; training stops at the first
+# non-finite value (README, "Reliability").
+custom_hooks = [
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
+    dict(type='sdt3_mm.StrictLoadingHook'),
+    dict(type='sdt3_mm.NonFiniteCheckHook')
+]
+# Checkpoints are written atomically: a kill never loses the last one.
+default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))

@@ -46,11 +46,22 @@ param_scheduler = [
         convert_to_iter_based=True),
 ]
 
-train_cfg = dict(by_epoch=True, max_epochs=200, val_interval=1)
+# Resumes exactly from iteration checkpoints inside an epoch, too.
+train_cfg = dict(
+    type='sdt3_mm.ResumableEpochBasedTrainLoop',
+    max_epochs=200,
+    val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 
 # The lr above is for 8 GPUs x 256 images; --auto-scale-lr rescales it.
 auto_scale_lr = dict(base_batch_size=2048)
-# Runner checkpoints (--resume, load_from, test.py) load weights-only.
-custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]
+# Checkpoints load weights-only and strictly; training stops at the first
+# non-finite value (README, "Reliability").
+custom_hooks = [
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
+    dict(type='sdt3_mm.StrictLoadingHook'),
+    dict(type='sdt3_mm.NonFiniteCheckHook')
+]
+# Checkpoints are written atomically: a kill never loses the last one.
+default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))

@@ -23,5 +23,14 @@ model = dict(
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-4, weight_decay=0.05),
     paramwise_cfg=dict(_delete_=True, norm_decay_mult=0.0))
-# Runner checkpoints (--resume, load_from, test.py) load weights-only.
-custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]
+# Checkpoints load weights-only and strictly; training stops at the first
+# non-finite value (README, "Reliability").
+custom_hooks = [
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
+    dict(type='sdt3_mm.StrictLoadingHook'),
+    dict(type='sdt3_mm.NonFiniteCheckHook')
+]
+# Checkpoints are written atomically: a kill never loses the last one.
+default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))
+# Resumes exactly from iteration checkpoints inside an epoch, too.
+train_cfg = dict(type='sdt3_mm.ResumableEpochBasedTrainLoop')

@@ -65,5 +65,14 @@ param_scheduler = [
 ]
 # 8 GPUs x 4 images.
 auto_scale_lr = dict(base_batch_size=32)
-# Runner checkpoints (--resume, load_from, test.py) load weights-only.
-custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]
+# Checkpoints load weights-only and strictly; training stops at the first
+# non-finite value (README, "Reliability").
+custom_hooks = [
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
+    dict(type='sdt3_mm.StrictLoadingHook'),
+    dict(type='sdt3_mm.NonFiniteCheckHook')
+]
+# Checkpoints are written atomically: a kill never loses the last one.
+default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))
+# Resumes exactly from iteration checkpoints inside an epoch, too.
+train_cfg = dict(type='sdt3_mm.ResumableEpochBasedTrainLoop')

@@ -16,6 +16,36 @@ model = dict(
     decode_head=dict(in_channels=[32, 64, 128, 192]),
     auxiliary_head=dict(in_channels=128))
 
+# MMSegmentation's ADE20K pipelines, with a label outside the 150 classes
+# (the heads' num_classes; 255 after reduce_zero_label is ignored) refused
+# with its file named, rather than failing in the loss or, in validation,
+# being left out of the metric.
+crop_size = (512, 512)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='sdt3_mm.CheckSegLabelRange', num_classes=150),
+    dict(
+        type='RandomResize',
+        scale=(2048, 512),
+        ratio_range=(0.5, 2.0),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='sdt3_mm.CheckSegLabelRange', num_classes=150),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
 # AdamW, as for other transformer backbones in MMSegmentation.
 optim_wrapper = dict(
     _delete_=True,
@@ -34,5 +64,12 @@ param_scheduler = [
         begin=1500,
         end=160000),
 ]
-# Runner checkpoints (--resume, load_from, test.py) load weights-only.
-custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]
+# Checkpoints load weights-only and strictly; training stops at the first
+# non-finite value (README, "Reliability").
+custom_hooks = [
+    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
+    dict(type='sdt3_mm.StrictLoadingHook'),
+    dict(type='sdt3_mm.NonFiniteCheckHook')
+]
+# Checkpoints are written atomically: a kill never loses the last one.
+default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))

@@ -1,19 +1,27 @@
-"""Every config loads runner checkpoints weights-only: it names
-sdt3_mm.SafeCheckpointLoadingHook, so that MMPretrain's, MMDetection's and
-MMSegmentation's own tools (not only ours) resume and test with it."""
+"""Every config carries the reliability hooks and loop, so that
+MMPretrain's, MMDetection's and MMSegmentation's own tools (not only ours)
+load runner checkpoints weights-only and strictly, stop at non-finite
+values, write checkpoints atomically and resume epoch runs exactly from
+iteration checkpoints."""
 import glob
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
-from mmengine.registry import HOOKS, DefaultScope
+from mmengine.registry import HOOKS, LOOPS, DefaultScope
 
-from sdt3_mm.engine import SafeCheckpointLoadingHook
+from sdt3_mm.engine import (AtomicCheckpointHook, NonFiniteCheckHook,
+                            SafeCheckpointLoadingHook, StrictLoadingHook)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
     c for c in glob.glob(osp.join(ROOT, 'configs/**/*.py'), recursive=True)
     if '_base_' not in c.split(osp.sep))
+CUSTOM_HOOKS = {
+    'sdt3_mm.SafeCheckpointLoadingHook': SafeCheckpointLoadingHook,
+    'sdt3_mm.StrictLoadingHook': StrictLoadingHook,
+    'sdt3_mm.NonFiniteCheckHook': NonFiniteCheckHook,
+}
 
 
 def test_configs_are_found():
@@ -22,12 +30,20 @@ def test_configs_are_found():
 
 @pytest.mark.parametrize(
     'config', CONFIGS, ids=lambda c: osp.relpath(c, ROOT + '/configs'))
-def test_config_switches_on_safe_checkpoint_loading(config):
+def test_config_uses_the_reliability_hooks_and_loop(config):
     cfg = Config.fromfile(config)
     hooks = cfg.get('custom_hooks') or []
-    safe = [
-        h for h in hooks if h['type'] == 'sdt3_mm.SafeCheckpointLoadingHook'
-    ]
-    assert len(safe) == 1, hooks
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        assert isinstance(HOOKS.build(safe[0]), SafeCheckpointLoadingHook)
+        for name, cls in CUSTOM_HOOKS.items():
+            found = [h for h in hooks if h['type'] == name]
+            assert len(found) == 1, (name, hooks)
+            assert isinstance(HOOKS.build(found[0]), cls)
+        checkpoint = dict(cfg.default_hooks.checkpoint)
+        assert checkpoint['type'] == 'sdt3_mm.AtomicCheckpointHook'
+        assert isinstance(HOOKS.build(checkpoint), AtomicCheckpointHook)
+        loop = cfg.train_cfg
+        if loop.get('type') == 'IterBasedTrainLoop':
+            return
+        assert loop.get('by_epoch', True)
+        assert loop['type'] == 'sdt3_mm.ResumableEpochBasedTrainLoop'
+        assert LOOPS.get(loop['type']).__name__ == loop['type'][8:]
