@@ -51,7 +51,7 @@ from torch import nn
 from sdt3_mm.analysis import check_finite, fold_bn
 from sdt3_mm.models import MetaSpikeFormer
 from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
-from sdt3_mm.registry import MODELS
+from sdt3_mm.registry import MODELS, build_in_scope
 
 VARIANTS = ('ours', 'compiled', 'cp', 'folded', 'naive', 'lif', 'meta')
 PRECISIONS = dict(bf16=torch.bfloat16, fp16=torch.float16)
@@ -90,7 +90,9 @@ def build_backbone(target, variant):
         cfg.update(
             neuron_cfg=dict(type='MultiStepLIFNeuron', T=LIF_STEPS),
             time_steps=LIF_STEPS)
-    model = MODELS.build(cfg)
+    # In our scope whatever scope a caller (a runner built earlier in the
+    # process) left current: the types are ours.
+    model = build_in_scope(MODELS, cfg)
     if variant == 'meta':
         if model.arch_settings['family'] != 'base':
             raise ValueError('the meta variant needs a base-family '
