@@ -164,8 +164,8 @@ def test_finder_looks_where_last_checkpoint_points(tmp_path):
     older = _save_complete(str(work / 'epoch_2.pth'))
     os.utime(older, (1000, 1000))
     # The same N twice: the mtime breaks the tie.
-    assert find_resumable_checkpoint(str(work), logger='silent') == str(
-        out_dir / 'epoch_2.pth')
+    assert find_resumable_checkpoint(
+        str(work), logger='silent') == str(out_dir / 'epoch_2.pth')
 
 
 def test_finder_returns_none_without_a_complete_checkpoint(tmp_path, capsys):
@@ -388,8 +388,8 @@ def _train(config, work_dir, data_root, max_epochs, *extra, max_keep=-1):
     """tools/train.py on the demo set cut to one batch of two images per
     epoch, a checkpoint each epoch."""
     return [
-        sys.executable, TRAIN, config, '--work-dir', work_dir,
-        '--no-validate', *extra, '--cfg-options',
+        sys.executable, TRAIN, config, '--work-dir', work_dir, '--no-validate',
+        *extra, '--cfg-options',
         f'train_dataloader.dataset.data_root={data_root}',
         'train_dataloader.dataset.num_train=2',
         'train_dataloader.dataset.num_val=1', 'train_dataloader.batch_size=2',
@@ -417,8 +417,7 @@ def _meta(path):
     return safe_torch_load(path)['meta']
 
 
-def test_killed_mid_write_resumes_from_the_last_complete_checkpoint(
-        tmp_path):
+def test_killed_mid_write_resumes_from_the_last_complete_checkpoint(tmp_path):
     data_root, work = str(tmp_path / 'shapes'), str(tmp_path / 'work')
     config = tmp_path / 'kill_cfg.py'
     config.write_text(
@@ -427,8 +426,7 @@ def test_killed_mid_write_resumes_from_the_last_complete_checkpoint(
         ' allow_failed_imports=False)\n'
         "custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook'),\n"
         "                dict(type='KillDuringCheckpointHook', epoch=2)]\n")
-    code, log = _run(
-        _train(str(config), work, data_root, 3, max_keep=1))
+    code, log = _run(_train(str(config), work, data_root, 3, max_keep=1))
     assert code == -signal.SIGKILL, log[-3000:]
     assert _checkpoints(work) == ['epoch_1.pth']
     first = osp.join(work, 'epoch_1.pth')
@@ -490,8 +488,8 @@ def test_resume_without_a_usable_last_checkpoint(tmp_path):
     for case in ('removed', 'empty'):
         work, log = works[case], logs[case]
         newest = osp.join(work, 'epoch_2.pth')
-        why = ('No last_checkpoint in' if case == 'removed' else
-               'last_checkpoint is empty')
+        why = ('No last_checkpoint in'
+               if case == 'removed' else 'last_checkpoint is empty')
         assert why in log, case
         assert ('resuming from the newest complete checkpoint '
                 f'{newest}.') in log, case

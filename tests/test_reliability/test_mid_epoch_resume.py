@@ -140,16 +140,15 @@ def test_train_tool_refuses_mmengine_loop_inside_an_epoch(straight, tmp_path):
     checkpoint = shutil.copy(osp.join(work_dir, 'iter_6.pth'), str(tmp_path))
     options = _options(data_root)
     options[options.index(f'train_cfg.type={LOOP}')] = 'train_cfg.by_epoch=1'
-    result = subprocess.run(
-        [
-            sys.executable, TRAIN, CONFIG, '--work-dir',
-            str(tmp_path), '--no-validate', '--resume', checkpoint,
-            '--cfg-options', *options
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, OMP_NUM_THREADS='1'),
-        capture_output=True,
-        text=True)
+    result = subprocess.run([
+        sys.executable, TRAIN, CONFIG, '--work-dir',
+        str(tmp_path), '--no-validate', '--resume', checkpoint,
+        '--cfg-options', *options
+    ],
+                            cwd=ROOT,
+                            env=dict(os.environ, OMP_NUM_THREADS='1'),
+                            capture_output=True,
+                            text=True)
     assert result.returncode != 0
     assert 'taken inside epoch 2, after iteration 6' in result.stderr
     assert not osp.exists(osp.join(str(tmp_path), 'iter_7.pth'))

@@ -60,10 +60,8 @@ def test_test_tool_on_the_checkpoint(trained, tmp_path):
 
 
 def _run(args):
-    return subprocess.run([sys.executable] + args,
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable] + args, cwd=ROOT, capture_output=True, text=True)
 
 
 def test_test_tool_refuses_a_checkpoint_of_another_model(trained, tmp_path):

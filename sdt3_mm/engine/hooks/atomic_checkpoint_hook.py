@@ -73,8 +73,8 @@ class AtomicCheckpointHook(CheckpointHook):
         backend = getattr(self.file_backend, 'client', self.file_backend)
         # Runner.save_checkpoint writes one file, from the main process;
         # FlexibleRunner's strategies may write folders from every rank.
-        self._atomic = (isinstance(backend, LocalBackend)
-                        and isinstance(runner, Runner))
+        self._atomic = (
+            isinstance(backend, LocalBackend) and isinstance(runner, Runner))
         if self._atomic and is_main_process():
             folders = {self.out_dir, runner.work_dir}
             for folder in sorted(folders):
