@@ -76,6 +76,16 @@ if ! step_done onnx; then
     mark_done onnx
 fi
 
+# What the libraries' own analysis tools import: psutil (mmdet's
+# benchmark.py) and seaborn (analyze_logs.py). A plain `pip install
+# seaborn` would pull pandas and numpy 2, which the compiled stack does not
+# run on; "numpy<2" in the same command keeps numpy 1.x.
+if ! step_done analysis; then
+    log "installing psutil and seaborn (the libraries' analysis tools)"
+    "${PIP[@]}" "psutil==7.2.2" "seaborn==0.13.2" "pandas==3.0.6" "numpy<2"
+    mark_done analysis
+fi
+
 # Editable, so the checkout is what runs; re-done when setup.cfg changes.
 if [ ! -f "$STAMPS/package" ] || [ "$ROOT/setup.cfg" -nt "$STAMPS/package" ]; then
     log "installing sdt3_mm (editable) with test extras"

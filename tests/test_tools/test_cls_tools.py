@@ -136,6 +136,22 @@ def test_mmpretrain_own_train_script_trains_and_resumes(tmp_path):
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
 
 
+def test_mmpretrain_analyze_logs_plots_the_run(trained, tmp_path):
+    """MMPretrain's own analyze_logs.py (seaborn, numpy 1.x) on our log."""
+    import glob
+
+    import mmpretrain
+    work_dir, _, _ = trained
+    log, = glob.glob(osp.join(work_dir, '*', 'vis_data', '2*.json'))
+    script = osp.join(
+        osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'analysis_tools',
+        'analyze_logs.py')
+    out = str(tmp_path / 'loss.png')
+    run_tool([script, 'plot_curve', log, '--keys', 'loss', '--out', out])
+    with open(out, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
 def test_verify_spike_driven_on_the_checkpoint(trained, tmp_path):
     work_dir, data_root, _ = trained
     out = run_tool([
