@@ -1,6 +1,7 @@
 """Spiking Semantic FPN decode head."""
 from mmseg.models.decode_heads import FPNHead
 from mmseg.models.utils import Upsample, resize
+from torch import nn
 
 from sdt3_mm.registry import MODELS
 from ..utils.spike_layers import build_neuron, replace_relus
@@ -38,9 +39,17 @@ class SpikeFPNHead(FPNHead):
         super().__init__(*args, norm_cfg=norm_cfg, **kwargs)
         self.input_neuron = build_neuron(neuron_cfg)
         replace_relus(self, neuron_cfg)
-        for module in self.modules():
-            if isinstance(module, Upsample):
-                module.mode, module.align_corners = 'nearest', None
+        # FPNHead's 2x upsamplings become nearest-neighbour torch modules:
+        # spike counts stay integers, and the size follows the input under
+        # tracing (mmseg's Upsample computes it with Python ints, which a
+        # tracer or ONNX export freezes at the traced size).
+        for module in list(self.modules()):
+            for name, child in module.named_children():
+                if isinstance(child, Upsample):
+                    setattr(module, name,
+                            nn.Upsample(
+                                scale_factor=child.scale_factor,
+                                mode='nearest'))
 
     def forward(self, inputs):
         """Segmentation logits at the finest level's stride.

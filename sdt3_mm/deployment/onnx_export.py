@@ -1,0 +1,350 @@
+"""Export OpenMMLab models made of our modules to ONNX and check the file
+with onnxruntime.
+
+What is exported depends on the config's ``default_scope``:
+
+* ``mmpretrain`` (``ImageClassifier``): backbone, neck and head, followed
+  by a softmax. Output ``scores``, ``(N, num_classes)``.
+* ``mmseg`` (``EncoderDecoder``): ``model(inputs, mode='tensor')`` (the
+  decode head's logits at its own stride), resized bilinearly (with the
+  decode head's ``align_corners``) to the input size. Output
+  ``seg_logits``, ``(N, num_classes, H, W)``.
+* ``mmdet`` (any detector with ``extract_feat``): backbone plus neck
+  only. Outputs ``feat0``, ``feat1``, ... (one per FPN level). The RoI
+  heads of a two-stage detector (mmcv's RoIAlign, batched NMS, a variable
+  number of boxes per image) are not exported.
+
+The graph's input ``input`` is a batch of *normalised* images, float32
+``(N, 3, H, W)``, as the model's data preprocessor hands them to the
+model: channels converted to RGB where the config asks (``to_rgb`` /
+``bgr_to_rgb``), ``(pixel - mean) / std``, padded as the preprocessor
+pads. Normalisation is the caller's job; :func:`preprocess_image` does
+it in numpy from the config for one image. Batch, height and width are
+dynamic axes; heights and widths must be multiples of the model's
+largest stride (16 for a classifier or segmentor, 32 for the detection
+demo's FPN), as the preprocessors pad them.
+"""
+import inspect
+import os.path as osp
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+from torch import nn
+
+from sdt3_mm.utils import safe_checkpoint_loading
+
+SCOPES = ('mmpretrain', 'mmseg', 'mmdet')
+
+
+class ClassifierExport(nn.Module):
+    """Normalised images to class scores (softmax over the head's logits).
+
+    Args:
+        model (nn.Module): An mmpretrain classifier whose
+            ``forward(inputs, mode='tensor')`` returns the logits.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs):
+        logits = self.model(inputs, mode='tensor')
+        if isinstance(logits, (tuple, list)):
+            if len(logits) != 1:
+                raise RuntimeError(
+                    f'{type(self.model).__name__}(mode="tensor") returned '
+                    f'{len(logits)} tensors; a classifier with a head '
+                    f'returns the logits')
+            logits = logits[0]
+        return F.softmax(logits, dim=1)
+
+
+class SegmentorExport(nn.Module):
+    """Normalised images to per-pixel logits at the input size.
+
+    Args:
+        model (nn.Module): An mmseg segmentor (``EncoderDecoder``).
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.align_corners = getattr(model, 'align_corners', False)
+
+    def forward(self, inputs):
+        logits = self.model(inputs, mode='tensor')
+        return F.interpolate(
+            logits,
+            size=inputs.shape[2:],
+            mode='bilinear',
+            align_corners=self.align_corners)
+
+
+class DetectorFeatureExport(nn.Module):
+    """Normalised images to the detector's backbone plus neck features.
+
+    Args:
+        model (nn.Module): An mmdet detector with ``extract_feat``.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs):
+        return tuple(self.model.extract_feat(inputs))
+
+
+def config_scope(cfg):
+    """The library (``default_scope``) of ``cfg``; raises for others."""
+    scope = cfg.get('default_scope')
+    if scope not in SCOPES:
+        raise ValueError(
+            f'cannot export a model of scope {scope!r}: the config\'s '
+            f'default_scope must be one of {", ".join(SCOPES)}')
+    return scope
+
+
+def build_model(cfg, checkpoint=None):
+    """Build ``cfg.model`` in evaluation mode and load ``checkpoint``.
+
+    The checkpoint is read weights-only (:func:`safe_checkpoint_loading`)
+    and loaded strictly: a missing, unexpected or misshapen key raises.
+
+    Args:
+        cfg (Config): The config (its ``default_scope`` is made current).
+        checkpoint (str, optional): Checkpoint file.
+
+    Returns:
+        nn.Module: The model.
+    """
+    init_default_scope(config_scope(cfg))
+    model_cfg = cfg.model.copy()
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
+    if checkpoint is not None:
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+        with safe_checkpoint_loading():
+            load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.eval()
+
+
+def export_module(model, scope):
+    """The module that is exported for a model of ``scope``.
+
+    Args:
+        model (nn.Module): The built model.
+        scope (str): ``mmpretrain``, ``mmseg`` or ``mmdet``.
+
+    Returns:
+        tuple[nn.Module, list[str]]: The wrapper (in evaluation mode) and
+        its output names (``['feat']`` for a detector: the tool numbers
+        them after one run).
+    """
+    if scope in ('mmpretrain', 'mmseg'):
+        params = inspect.signature(model.forward).parameters
+        if 'mode' not in params:
+            raise TypeError(
+                f'{type(model).__name__}.forward takes no mode, so it has '
+                f'no forward(inputs, mode="tensor") to export')
+    if scope == 'mmpretrain':
+        if not getattr(model, 'with_head', True):
+            raise TypeError(f'{type(model).__name__} has no head, so it '
+                            f'gives no class scores to export')
+        return ClassifierExport(model).eval(), ['scores']
+    if scope == 'mmseg':
+        return SegmentorExport(model).eval(), ['seg_logits']
+    if not hasattr(model, 'extract_feat'):
+        raise TypeError(f'{type(model).__name__} has no extract_feat, so '
+                        f'its backbone and neck cannot be exported')
+    return DetectorFeatureExport(model).eval(), ['feat']
+
+
+def _as_list(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def export_onnx(module, example, path, output_names, opset=None):
+    """Export ``module`` at ``example`` with dynamic batch, height, width.
+
+    Uses the TorchScript-based exporter (``dynamo=False``) with
+    ``dynamic_axes``, as tests/test_deployment/test_export.py checks on
+    our backbones.
+
+    Args:
+        module (nn.Module): The export wrapper.
+        example (Tensor): A normalised ``(N, 3, H, W)`` batch.
+        path (str): The ``.onnx`` file to write.
+        output_names (list[str]): Names of the outputs; a single name for
+            several outputs is numbered (``feat0``, ``feat1``...).
+        opset (int, optional): ONNX opset; torch's default when None.
+
+    Returns:
+        list[str]: The output names in the file.
+    """
+    with torch.no_grad():
+        outputs = _as_list(module(example))
+    if len(output_names) != len(outputs):
+        output_names = [f'{output_names[0]}{i}' for i in range(len(outputs))]
+    dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
+    for name, out in zip(output_names, outputs):
+        axes = {0: 'batch'}
+        if out.dim() == 4:
+            axes.update({2: f'{name}_height', 3: f'{name}_width'})
+        dynamic_axes[name] = axes
+    kwargs = dict(opset_version=opset) if opset is not None else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        torch.onnx.export(
+            module, (example, ),
+            path,
+            input_names=['input'],
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            dynamo=False,
+            **kwargs)
+    return output_names
+
+
+def ort_session(path):
+    """An onnxruntime CPU session on ``path``."""
+    import onnxruntime as ort
+    return ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+
+
+def max_abs_difference(module, session, inputs):
+    """Largest absolute difference between PyTorch and onnxruntime.
+
+    Args:
+        module (nn.Module): The exported wrapper.
+        session: onnxruntime session on its file.
+        inputs (Tensor): Normalised batch.
+
+    Returns:
+        float: Max over all outputs and elements (``inf`` if the number
+        or shapes of the outputs differ).
+    """
+    with torch.no_grad():
+        expected = _as_list(module(inputs))
+    got = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
+    if len(got) != len(expected):
+        return float('inf')
+    diff = 0.
+    for a, b in zip(got, expected):
+        if a.shape != tuple(b.shape):
+            return float('inf')
+        diff = max(diff, float(np.abs(a - b.numpy()).max()))
+    return diff
+
+
+def config_batches(model, cfg, num_images=4, batch_size=2):
+    """Normalised batches of the config's test images (the test dataloader
+    with its pipeline and the model's data preprocessor)."""
+    loader_cfg = cfg.test_dataloader.copy()
+    loader_cfg.update(
+        batch_size=batch_size, num_workers=0, persistent_workers=False)
+    loader = Runner.build_dataloader(loader_cfg)
+    seen = 0
+    for data in loader:
+        if seen >= num_images:
+            break
+        inputs = model.data_preprocessor(data, False)['inputs']
+        seen += inputs.shape[0]
+        yield inputs
+
+
+def second_size(size, divisor=32):
+    """A size other than ``size``: each side grown by ``divisor`` and
+    ``2 * divisor``, so the largest strides still divide it."""
+    return size[0] + divisor, size[1] + 2 * divisor
+
+
+def verify(module, path, batches):
+    """onnxruntime against PyTorch on ``batches`` at their size and at
+    :func:`second_size` (the batch resized bilinearly).
+
+    Returns:
+        list[tuple[tuple[int, int], float]]: ``(size, max abs difference)``
+        per batch and size.
+    """
+    session = ort_session(path)
+    results = []
+    for inputs in batches:
+        size = tuple(inputs.shape[2:])
+        other = second_size(size)
+        resized = F.interpolate(
+            inputs, size=other, mode='bilinear', align_corners=False)
+        for x in (inputs, resized):
+            results.append(
+                (tuple(x.shape[2:]), max_abs_difference(module, session, x)))
+    return results
+
+
+def _preprocessor_cfg(cfg):
+    pre = cfg.model.get('data_preprocessor') or cfg.get(
+        'data_preprocessor') or {}
+    mean = np.array(pre.get('mean', [0., 0., 0.]), dtype=np.float32)
+    std = np.array(pre.get('std', [1., 1., 1.]), dtype=np.float32)
+    to_rgb = bool(pre.get('to_rgb', False) or pre.get('bgr_to_rgb', False))
+    return mean, std, to_rgb
+
+
+def preprocess_image(cfg, image, divisor=32):
+    """One image file to the graph's input, in numpy.
+
+    Reads the image (BGR, as ``LoadImageFromFile``), converts it to RGB
+    when the config's data preprocessor does, normalises it with its mean
+    and std and pads its bottom and right with zeros to a multiple of
+    ``divisor``. No resize: the image is used at its own size.
+
+    Returns:
+        tuple[np.ndarray, tuple[int, int]]: ``(1, 3, H', W')`` float32
+        input and the image's own ``(H, W)``.
+    """
+    import mmcv
+    img = mmcv.imread(image, channel_order='bgr')
+    if img is None:
+        raise FileNotFoundError(f'cannot read image {image}')
+    mean, std, to_rgb = _preprocessor_cfg(cfg)
+    if to_rgb:
+        img = img[..., ::-1]
+    x = (img.astype(np.float32) - mean) / std
+    h, w = x.shape[:2]
+    ph, pw = -h % divisor, -w % divisor
+    x = np.pad(x, ((0, ph), (0, pw), (0, 0)))
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), (h, w)
+
+
+def onnx_inference(onnx_file, cfg, image):
+    """Run an exported classifier or segmentor on one image file.
+
+    Args:
+        onnx_file (str): File written by :func:`export_onnx`.
+        cfg (Config | str): The model's config (for the normalisation and
+            the scope).
+        image (str): Image file.
+
+    Returns:
+        np.ndarray: Class scores ``(num_classes,)`` for a classifier, the
+        label map ``(H, W)`` (int64, the image's own size) for a
+        segmentor, the list of feature maps for a detector.
+    """
+    if isinstance(cfg, str):
+        cfg = Config.fromfile(cfg)
+    scope = config_scope(cfg)
+    x, (h, w) = preprocess_image(cfg, image)
+    session = ort_session(onnx_file)
+    outputs = session.run(None, {session.get_inputs()[0].name: x})
+    if scope == 'mmpretrain':
+        return outputs[0][0]
+    if scope == 'mmseg':
+        return outputs[0][0, :, :h, :w].argmax(0)
+    return outputs

@@ -1,0 +1,154 @@
+"""Export a model of an OpenMMLab config to ONNX, with dynamic batch,
+height and width, and optionally check it with onnxruntime.
+
+What is exported (see :mod:`sdt3_mm.deployment.onnx_export`):
+
+* an MMPretrain classifier: normalised images to softmax class scores;
+* an MMSegmentation ``EncoderDecoder``: normalised images to per-pixel
+  logits at the input size;
+* an MMDetection detector: its backbone plus neck (the FPN levels); the
+  RoI heads are not exported.
+
+The graph takes images already normalised as the config's data
+preprocessor does (RGB where it converts, ``(x - mean) / std``, padded
+to a multiple of the largest stride); ``--image`` shows how.
+
+Example::
+
+    python tools/deployment/pytorch2onnx.py \
+        configs/demo/e-spikeformer-t_shapes-cls.py \
+        work_dirs/e-spikeformer-t_shapes-cls/epoch_20.pth \
+        --out cls.onnx --verify --fold-bn
+
+Exit status 1 when ``--verify`` finds a difference above ``--atol``.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+
+import sdt3_mm  # noqa: F401  (registries)
+from sdt3_mm.analysis import fold_bn
+from sdt3_mm.deployment import (build_model, config_batches, config_scope,
+                                export_module, export_onnx, onnx_inference,
+                                verify)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Export a classifier, segmentor or detector backbone '
+        'and neck to ONNX')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--out', help='ONNX file (default: <config name>.onnx here)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='input size of the example the model is traced with (default: '
+        'the size of the first test image after the pipeline)')
+    parser.add_argument(
+        '--opset', type=int, help='ONNX opset (default: torch\'s)')
+    parser.add_argument(
+        '--fold-bn',
+        action='store_true',
+        help='fold BatchNorm into the layers before it first')
+    parser.add_argument(
+        '--verify',
+        action='store_true',
+        help='compare onnxruntime with PyTorch on the test images at their '
+        'pipeline size and at a second size')
+    parser.add_argument(
+        '--num-images',
+        type=int,
+        default=4,
+        help='test images used by --verify')
+    parser.add_argument(
+        '--atol',
+        type=float,
+        default=1e-4,
+        help='largest absolute difference --verify accepts')
+    parser.add_argument(
+        '--image',
+        help='run the exported classifier (print the top-5) or segmentor '
+        '(write the label map PNG to --label-map) on this image')
+    parser.add_argument(
+        '--label-map', help='PNG file for the segmentor\'s label map')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value (a.b=1, list=[1,2])')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config {args.config} does not exist')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    scope = config_scope(cfg)
+    model = build_model(cfg, args.checkpoint)
+    if args.fold_bn:
+        model = fold_bn(model)
+    module, names = export_module(model, scope)
+
+    batches = None
+    if args.shape is not None:
+        example = torch.randn(1, 3, *args.shape)
+    else:
+        batches = list(config_batches(model, cfg, args.num_images))
+        example = batches[0][:1]
+    out = args.out or osp.splitext(osp.basename(args.config))[0] + '.onnx'
+    names = export_onnx(module, example, out, names, args.opset)
+    print(f'{scope} model exported to {out} (traced at '
+          f'{tuple(example.shape[2:])}; outputs {", ".join(names)})')
+
+    status = 0
+    if args.verify:
+        if batches is None:
+            batches = config_batches(model, cfg, args.num_images)
+        worst = 0.
+        for size, diff in verify(module, out, batches):
+            print(f'onnxruntime vs PyTorch at {size[0]}x{size[1]}: max abs '
+                  f'difference {diff:.3g}')
+            worst = max(worst, diff)
+        if not worst <= args.atol:
+            print(
+                f'verification failed: max abs difference {worst:.3g} > '
+                f'atol {args.atol:g}',
+                file=sys.stderr)
+            status = 1
+        else:
+            print(f'verified: max abs difference {worst:.3g} <= atol '
+                  f'{args.atol:g}')
+
+    if args.image is not None:
+        result = onnx_inference(out, cfg, args.image)
+        if scope == 'mmpretrain':
+            classes = (cfg.get('test_dataloader', {}).get('dataset', {}).get(
+                'metainfo', {}) or {}).get('classes')
+            for label in np.argsort(-result)[:5]:
+                name = classes[label] if classes else str(label)
+                print(f'{name}: {result[label]:.4f}')
+        elif scope == 'mmseg':
+            import mmcv
+            path = args.label_map or osp.splitext(out)[0] + '_label.png'
+            mmcv.imwrite(result.astype(np.uint8), path)
+            print(f'label map written to {path}')
+        else:
+            print('--image: a detector\'s backbone and neck give features, '
+                  'no labels; shapes ' +
+                  ', '.join(str(f.shape) for f in result))
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(main())
