@@ -4,7 +4,7 @@ import re
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from sdt3_mm.registry import HOOKS
 
@@ -104,6 +104,10 @@ class StrictLoadingHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
+        # A test-time-augmentation model loads the checkpoint into the
+        # model it wraps, as mmengine's load_state_dict does.
+        if isinstance(model, BaseTTAModel):
+            model = model.module
         refused, tolerated = checkpoint_mismatches(model, checkpoint,
                                                    self.allowed_mismatches)
         if tolerated:
