@@ -119,7 +119,10 @@ default_hooks = dict(
         type='sdt3_mm.AtomicCheckpointHook',
         by_epoch=False,
         interval=200,
-        max_keep_ckpts=2))
+        max_keep_ckpts=2),
+    # Off unless a test tool turns it on (test.py --show / --show-dir) with
+    # the SegLocalVisualizer of mmseg's default_runtime.
+    visualization=dict(type='SegVisualizationHook'))
 # Mean firing rate and energy per image, logged with the metric at each
 # evaluation; per-layer tables in <work_dir>/firing_rates/.
 custom_hooks = [

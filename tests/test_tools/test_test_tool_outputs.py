@@ -1,0 +1,169 @@
+"""tools/test.py's library options (``--show-dir``, ``--tta``, ``--out``)
+on the classification, detection and segmentation demo configs, each
+trained for a few iterations on a tiny generated set; and MMSegmentation's
+own test.py with ``--show-dir`` and ``--tta`` on the segmentation demo.
+
+Every subprocess runs with ``OMP_NUM_THREADS=1``.
+"""
+import glob
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import mmdet
+import mmseg
+import pytest
+from tool_runner import ROOT
+
+CONFIGS = {
+    'cls': 'configs/demo/e-spikeformer-t_shapes-cls.py',
+    'det': 'configs/demo/mask-rcnn_e-spikeformer-t_spike-fpn_shapes.py',
+    'seg': 'configs/demo/fpn_e-spikeformer-t_spike-fpn_shapes-seg.py',
+}
+MMDET_TOOLS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools')
+MMSEG_TOOLS = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools')
+TEST = osp.join(ROOT, 'tools', 'test.py')
+
+
+def _run(args, ok=True):
+    """Run ``python *args`` from the repository root on one thread.
+
+    Returns:
+        str: stdout and stderr together; with ``ok``, fails with their
+        tail unless the process succeeded.
+    """
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    result = subprocess.run(
+        [sys.executable] + args,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True)
+    out = result.stdout + result.stderr
+    if ok:
+        assert result.returncode == 0, out[-4000:]
+    else:
+        assert result.returncode != 0, out[-4000:]
+    return out
+
+
+def _options(task, data_root):
+    """``--cfg-options`` for a tiny set (8 training and 4 test images,
+    one batch) and a training of one or two iterations."""
+    opts = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        sep = '/' if task == 'det' else ''
+        opts += [
+            f'{loader}.dataset.data_root={data_root}{sep}',
+            f'{loader}.dataset.num_train=8', f'{loader}.dataset.num_val=4',
+            f'{loader}.num_workers=0', f'{loader}.persistent_workers=False',
+            f'{loader}.batch_size=4'
+        ]
+    if task == 'det':
+        ann_file = f'{data_root}/annotations/instances_val.json'
+        opts += [
+            f'val_evaluator.ann_file={ann_file}',
+            f'test_evaluator.ann_file={ann_file}'
+        ]
+    if task == 'seg':
+        # mmseg's hook paints every 50th test batch by default.
+        return opts + [
+            'default_hooks.visualization.interval=1', 'train_cfg.max_iters=2',
+            'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2'
+        ]
+    return opts + [
+        'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+        'default_hooks.checkpoint.interval=1'
+    ]
+
+
+@pytest.fixture(scope='module')
+def checkpoints(tmp_path_factory):
+    """A checkpoint per task: ``{task: (checkpoint, data_root)}``."""
+    tmp = tmp_path_factory.mktemp('test_tool_outputs')
+    result = {}
+    for task, config in CONFIGS.items():
+        work_dir = str(tmp / f'{task}_work')
+        data_root = str(tmp / f'{task}_data')
+        _run([
+            osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir',
+            work_dir, '--cfg-options'
+        ] + _options(task, data_root))
+        name = 'iter_2.pth' if task == 'seg' else 'epoch_1.pth'
+        result[task] = (osp.join(work_dir, name), data_root)
+    return result
+
+
+def _images(folder):
+    return glob.glob(osp.join(folder, '**', '*.png'), recursive=True) + \
+        glob.glob(osp.join(folder, '**', '*.jpg'), recursive=True)
+
+
+def test_show_dir_writes_images_for_classification(checkpoints, tmp_path):
+    checkpoint, data_root = checkpoints['cls']
+    show_dir = str(tmp_path / 'show')
+    out = _run([
+        TEST, CONFIGS['cls'], checkpoint, '--work-dir',
+        str(tmp_path), '--show-dir', show_dir, '--cfg-options'
+    ] + _options('cls', data_root))
+    assert "'accuracy/top1'" in out
+    assert len(_images(show_dir)) == 4
+
+
+def test_detection_show_dir_and_out_in_mmdet_format(checkpoints, tmp_path):
+    checkpoint, data_root = checkpoints['det']
+    options = _options('det', data_root)
+    show_dir = str(tmp_path / 'show')
+    ours = str(tmp_path / 'ours.pkl')
+    out = _run([
+        TEST, CONFIGS['det'], checkpoint, '--work-dir',
+        str(tmp_path), '--show-dir', show_dir, '--out', ours, '--cfg-options'
+    ] + options)
+    assert "'coco/segm_mAP':" in out
+    assert len(_images(show_dir)) == 4
+    # mmdet's DumpDetResults: plain dicts with RLE-encoded masks.
+    with open(ours, 'rb') as f:
+        predictions = pickle.load(f)
+    assert len(predictions) == 4
+    masks = predictions[0]['pred_instances']['masks']
+    assert all(isinstance(m, dict) and 'counts' in m for m in masks)
+    theirs = str(tmp_path / 'theirs.pkl')
+    _run([
+        osp.join(MMDET_TOOLS, 'test.py'), CONFIGS['det'], checkpoint,
+        '--work-dir',
+        str(tmp_path / 'mmdet'), '--out', theirs, '--cfg-options'
+    ] + options)
+    assert osp.getsize(ours) <= osp.getsize(theirs)
+    metrics = _run([
+        osp.join(MMDET_TOOLS, 'analysis_tools', 'eval_metric.py'),
+        CONFIGS['det'], ours, '--cfg-options'
+    ] + options)
+    assert 'coco/bbox_mAP' in metrics and 'coco/segm_mAP' in metrics
+
+
+def test_detection_tta_is_refused_for_masks(checkpoints, tmp_path):
+    checkpoint, data_root = checkpoints['det']
+    out = _run(
+        [
+            TEST, CONFIGS['det'], checkpoint, '--work-dir',
+            str(tmp_path), '--tta', '--cfg-options'
+        ] + _options('det', data_root),
+        ok=False)
+    assert '--tta' in out and 'instance segmentation' in out
+
+
+def test_segmentation_show_dir_and_out(checkpoints, tmp_path):
+    checkpoint, data_root = checkpoints['seg']
+    show_dir = str(tmp_path / 'show')
+    pred_dir = str(tmp_path / 'pred')
+    out = _run([
+        TEST, CONFIGS['seg'], checkpoint, '--work-dir',
+        str(tmp_path), '--show-dir', show_dir, '--out', pred_dir,
+        '--cfg-options'
+    ] + _options('seg', data_root))
+    assert "'mIoU':" in out
+    assert len(_images(show_dir)) == 4
+    # mmseg's --out: one prediction PNG per test image.
+    assert len(glob.glob(osp.join(pred_dir, '*.png'))) == 4
