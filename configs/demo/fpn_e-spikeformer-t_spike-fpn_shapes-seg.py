@@ -88,6 +88,23 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(**dataset, split='val', pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# Test-time augmentation (test.py --tta, with mmseg's SegTTAModel from its
+# default_runtime): the scene as it is and flipped either way, averaged; no
+# multi-scale resizing, the shapes being drawn for 128 x 128. The flips come
+# before the labels load: the model flips its logits back.
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[[
+            dict(type='RandomFlip', prob=0., direction='horizontal'),
+            dict(type='RandomFlip', prob=1., direction='horizontal'),
+            dict(type='RandomFlip', prob=1., direction='vertical')
+        ], [
+            dict(type='LoadAnnotations')
+        ], [dict(type='sdt3_mm.CheckSegLabelRange', num_classes=num_classes)],
+                    [dict(type='PackSegInputs')]])
+]
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 

@@ -167,3 +167,19 @@ def test_segmentation_show_dir_and_out(checkpoints, tmp_path):
     assert len(_images(show_dir)) == 4
     # mmseg's --out: one prediction PNG per test image.
     assert len(glob.glob(osp.join(pred_dir, '*.png'))) == 4
+
+
+@pytest.mark.parametrize('tool', ['ours', 'mmseg'])
+def test_segmentation_show_dir_and_tta(checkpoints, tmp_path, tool):
+    """Our test.py and MMSegmentation's own, with the config's tta_pipeline
+    and mmseg's SegTTAModel (the checkpoint loads strictly into the model
+    it wraps)."""
+    checkpoint, data_root = checkpoints['seg']
+    show_dir = str(tmp_path / 'show')
+    script = TEST if tool == 'ours' else osp.join(MMSEG_TOOLS, 'test.py')
+    out = _run([
+        script, CONFIGS['seg'], checkpoint, '--work-dir',
+        str(tmp_path), '--show-dir', show_dir, '--tta', '--cfg-options'
+    ] + _options('seg', data_root))
+    assert 'SegTTAModel' in out and 'mIoU' in out
+    assert len(_images(show_dir)) == 4
