@@ -14,6 +14,7 @@ import textwrap
 import matplotlib
 import pytest
 import yaml
+from mmengine.registry import DefaultScope
 from mmpretrain import get_model, inference_model, list_models
 from mmpretrain.apis.model import ModelHub
 
@@ -66,7 +67,11 @@ def test_pretrained_true_only_warns():
 
 def test_inference_model_on_a_photograph():
     assert osp.isfile(PHOTO)
-    result = inference_model(SMALL, PHOTO)
+    # MMPretrain's inferencer builds its pipeline in whatever default scope
+    # is current, as in a fresh process a user has none or MMPretrain's; a
+    # runner built earlier in this test worker may have left mmengine's.
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        result = inference_model(SMALL, PHOTO)
     assert result['pred_scores'].shape == (1000, )
     assert 0 <= result['pred_label'] < 1000
     assert isinstance(result['pred_class'], str)
