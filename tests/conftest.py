@@ -7,7 +7,7 @@ import torch
 # Under pytest-xdist (tools/run_tests.sh: two workers on two cores) the
 # tools and training runs that tests start as subprocesses use one torch
 # thread each; with a thread per core each they oversubscribed the cores
-# (the suite took 31 minutes instead of 15). The workers themselves keep
+# (the suite had taken 31 minutes; 15 to 22 after). The workers keep
 # torch's default, read when torch was imported above (so this is set in
 # the workers only, not in the process that starts them): with one thread
 # the train-mode reference case moves by a flipped spike (a rounding
