@@ -46,6 +46,27 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
+# MMSegmentation's ADE20K test-time augmentation (tools/test.py --tta):
+# six scales, each unflipped and flipped, with the same label check.
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(type='Resize', scale_factor=r, keep_ratio=True)
+                for r in img_ratios
+            ],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ], [dict(type='LoadAnnotations')],
+            [dict(type='sdt3_mm.CheckSegLabelRange', num_classes=150)],
+            [dict(type='PackSegInputs')]
+        ])
+]
+
 # AdamW, as for other transformer backbones in MMSegmentation.
 optim_wrapper = dict(
     _delete_=True,

@@ -245,3 +245,17 @@ def test_segmentation_configs_check_labels_after_loading(config):
         check = cfg[loader].dataset.pipeline[at + 1]
         assert check['type'] == 'sdt3_mm.CheckSegLabelRange', (loader, types)
         assert check['num_classes'] == cfg.model.decode_head.num_classes
+
+
+@pytest.mark.parametrize('config', SEG_CONFIGS, ids=osp.basename)
+def test_segmentation_tta_pipelines_check_labels_after_loading(config):
+    """``test.py --tta`` checks labels too: the stage after the one that
+    loads the annotations in TestTimeAug is the label check."""
+    cfg = Config.fromfile(config)
+    assert 'tta_pipeline' in cfg, 'no TTA settings'
+    tta = [t for t in cfg.tta_pipeline if t['type'] == 'TestTimeAug'][0]
+    stages = [[t['type'] for t in stage] for stage in tta['transforms']]
+    at = stages.index(['LoadAnnotations'])
+    check = tta['transforms'][at + 1]
+    assert [t['type'] for t in check] == ['sdt3_mm.CheckSegLabelRange']
+    assert check[0]['num_classes'] == cfg.model.decode_head.num_classes
