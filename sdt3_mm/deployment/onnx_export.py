@@ -29,6 +29,7 @@ import os.path as osp
 import warnings
 
 import numpy as np
+import onnx
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
@@ -37,6 +38,7 @@ from mmengine.runner import Runner, load_checkpoint
 from torch import nn
 
 from sdt3_mm.utils import safe_checkpoint_loading
+from .onnx_graph import remove_straight_through
 
 SCOPES = ('mmpretrain', 'mmseg', 'mmdet')
 
@@ -177,7 +179,9 @@ def export_onnx(module, example, path, output_names, opset=None):
 
     Uses the TorchScript-based exporter (``dynamo=False``) with
     ``dynamic_axes``, as tests/test_deployment/test_export.py checks on
-    our backbones.
+    our backbones, then drops the neurons' straight-through sums
+    (:func:`remove_straight_through`: the same values, two element-wise
+    passes fewer per neuron).
 
     Args:
         module (nn.Module): The export wrapper.
@@ -211,13 +215,23 @@ def export_onnx(module, example, path, output_names, opset=None):
             dynamic_axes=dynamic_axes,
             dynamo=False,
             **kwargs)
+    model = onnx.load(path)
+    remove_straight_through(model)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
     return output_names
 
 
-def ort_session(path):
-    """An onnxruntime CPU session on ``path``."""
+def ort_session(path, threads=None):
+    """An onnxruntime CPU session on ``path``, with ``threads`` intra-op
+    threads (onnxruntime's default, one per core, when None)."""
     import onnxruntime as ort
-    return ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        path, options, providers=['CPUExecutionProvider'])
 
 
 def max_abs_difference(module, session, inputs):
@@ -245,10 +259,23 @@ def max_abs_difference(module, session, inputs):
     return diff
 
 
-def config_batches(model, cfg, num_images=4, batch_size=2):
-    """Normalised batches of the config's test images (the test dataloader
-    with its pipeline and the model's data preprocessor)."""
+def config_batches(model, cfg, num_images=4, batch_size=2, split='test'):
+    """Normalised batches of the config's images, through the test
+    pipeline and the model's data preprocessor.
+
+    Args:
+        split (str): ``'test'``: the test set; ``'train'``: the training
+            set's images (in order, with the test pipeline: no
+            augmentation), e.g. to calibrate a quantisation without
+            looking at the test set.
+    """
+    if split not in ('test', 'train'):
+        raise ValueError(f"split must be 'test' or 'train', got {split!r}")
     loader_cfg = cfg.test_dataloader.copy()
+    if split == 'train':
+        dataset = cfg.train_dataloader.dataset.copy()
+        dataset.pipeline = cfg.test_dataloader.dataset.pipeline
+        loader_cfg.dataset = dataset
     loader_cfg.update(
         batch_size=batch_size, num_workers=0, persistent_workers=False)
     loader = Runner.build_dataloader(loader_cfg)
@@ -327,7 +354,8 @@ def onnx_inference(onnx_file, cfg, image):
     """Run an exported classifier or segmentor on one image file.
 
     Args:
-        onnx_file (str): File written by :func:`export_onnx`.
+        onnx_file (str | onnxruntime.InferenceSession): File written by
+            :func:`export_onnx`, or a session on it (to run many images).
         cfg (Config | str): The model's config (for the normalisation and
             the scope).
         image (str): Image file.
@@ -341,10 +369,56 @@ def onnx_inference(onnx_file, cfg, image):
         cfg = Config.fromfile(cfg)
     scope = config_scope(cfg)
     x, (h, w) = preprocess_image(cfg, image)
-    session = ort_session(onnx_file)
+    session = ort_session(onnx_file) if isinstance(onnx_file,
+                                                   str) else onnx_file
     outputs = session.run(None, {session.get_inputs()[0].name: x})
     if scope == 'mmpretrain':
         return outputs[0][0]
     if scope == 'mmseg':
         return outputs[0][0, :, :h, :w].argmax(0)
     return outputs
+
+
+def describe_prediction(cfg, result, label_map=None):
+    """Report what :func:`onnx_inference` returned, as a user reads it.
+
+    A classifier's top-5 classes (names from the test set's ``metainfo``
+    when the config has them) with their scores; a segmentor's label map
+    written as a PNG to ``label_map``; a detector's feature shapes.
+
+    Args:
+        cfg (Config): The model's config.
+        result: What :func:`onnx_inference` returned.
+        label_map (str, optional): PNG file for a segmentor's label map
+            (required for a segmentor).
+
+    Returns:
+        list[str]: Lines to print.
+    """
+    scope = config_scope(cfg)
+    if scope == 'mmpretrain':
+        dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+        classes = (dataset.get('metainfo') or {}).get('classes')
+        lines = []
+        for label in np.argsort(-result)[:5]:
+            name = classes[label] if classes else str(label)
+            lines.append(f'{name}: {result[label]:.4f}')
+        return lines
+    if scope == 'mmseg':
+        if label_map is None:
+            raise ValueError('a segmentor\'s label map needs a PNG path')
+        import mmcv
+        if result.max() > 255:
+            raise ValueError(f'{result.max() + 1} classes do not fit the '
+                             f'8-bit PNG of {label_map}')
+        mmcv.imwrite(result.astype(np.uint8), label_map)
+        counts = np.bincount(result.ravel())
+        return [
+            f'label map {result.shape[0]}x{result.shape[1]} written '
+            f'to {label_map}; pixels per class: ' +
+            ', '.join(f'{c}: {n}' for c, n in enumerate(counts) if n)
+        ]
+    return [
+        'a detector\'s backbone and neck give features, no labels: ' +
+        ', '.join(str(f.shape) for f in result)
+    ]

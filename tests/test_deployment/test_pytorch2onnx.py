@@ -138,3 +138,120 @@ def test_unknown_scope_is_refused():
     from sdt3_mm.deployment import config_scope
     with pytest.raises(ValueError, match="scope 'mmpose'"):
         config_scope(Config(dict(default_scope='mmpose')))
+
+
+def _spiking_neuron_count(name):
+    from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
+    return len(spiking_neurons(_model(name)))
+
+
+def test_exported_neurons_have_no_straight_through_sums(checkpoints):
+    """The file fires round(clamp(x)) / norm per neuron: the traced
+    level + (round(level) - level) is gone (values checked above)."""
+    import onnx
+    out, _ = _export(checkpoints, 'cls')
+    ops = [node.op_type for node in onnx.load(out).graph.node]
+    neurons = _spiking_neuron_count('cls')
+    assert ops.count('Round') == ops.count('Clip') == neurons
+    assert 'Sub' not in ops
+
+
+def test_int8_quantisation_keeps_every_spike_exact(tmp_path):
+    """quantize_int8 gives each neuron output uint8 scale 1/norm, zero
+    point 0 (exact for k / norm, k in 0..D), and the file runs."""
+    import onnx
+    import onnxruntime as ort
+    from onnx.numpy_helper import to_array
+
+    from sdt3_mm.deployment import export_module, export_onnx, quantize_int8
+    torch.manual_seed(0)
+    module, names = export_module(_model('cls'), 'mmpretrain')
+    fp32 = str(tmp_path / 'fp32.onnx')
+    export_onnx(module, torch.randn(1, 3, 64, 64), fp32, names)
+    int8 = str(tmp_path / 'int8.onnx')
+    calibration = [torch.randn(2, 3, 64, 64).numpy() for _ in range(2)]
+    # neuron outputs and their reshapes
+    assert quantize_int8(fp32, int8, calibration) > \
+        _spiking_neuron_count('cls')
+
+    graph = onnx.load(int8).graph
+    constants = {init.name: to_array(init) for init in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+
+    def spike_norm(name):
+        """norm if ``name`` is a neuron output, moved or not, else None."""
+        node = producers.get(name)
+        while node is not None and node.op_type in ('Reshape', 'Transpose'):
+            node = producers.get(node.input[0])
+        if node is None:
+            return None
+        if node.op_type == 'Round':
+            return 1.
+        source = producers.get(node.input[0])
+        if node.op_type == 'Div' and source is not None and \
+                source.op_type == 'Round':
+            return 4.  # the demo's neurons: D = norm = 4
+        return None
+
+    rounds = {node.output[0] for node in graph.node if node.op_type == 'Round'}
+    assert len(rounds) == _spiking_neuron_count('cls')
+    exact = inexact = 0
+    for node in graph.node:
+        if node.op_type != 'QuantizeLinear':
+            continue
+        norm = spike_norm(node.input[0])
+        if norm is None:
+            continue
+        scale = constants[node.input[1]]
+        zero = constants[node.input[2]]
+        if zero.dtype == np.uint8 and zero == 0 and \
+                scale == np.float32(1 / norm):
+            exact += 1
+        else:
+            inexact += 1
+    assert inexact == 0
+    # every neuron's spikes reach a quantised op (the attention's q, k, v
+    # after a reshape, k also transposed)
+    assert exact >= len(rounds)
+    session = ort.InferenceSession(int8, providers=['CPUExecutionProvider'])
+    scores = session.run(None, {'input': calibration[0]})[0]
+    assert scores.shape == (2, 6)
+    np.testing.assert_allclose(scores.sum(1), 1, atol=1e-5)
+
+
+def test_onnx_inference_tool_on_images(checkpoints):
+    """tools/deployment/onnx_inference.py: top-5 of a classifier, label
+    maps of the image's size from a segmentor."""
+    tmp, _ = checkpoints
+    tool = osp.join(ROOT, 'tools/deployment/onnx_inference.py')
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    for name in ('cls', 'seg'):
+        out, _ = _export(checkpoints, name)
+        images = sorted(
+            glob.glob(
+                str(tmp / f'{name}_data' / '**' / '*.jpg'), recursive=True) +
+            glob.glob(
+                str(tmp / f'{name}_data' / '**' / '*.png'), recursive=True))
+        image = [p for p in images if '/annotations/' not in p][0]
+        label_dir = tmp / f'{name}_labels'
+        result = subprocess.run([
+            sys.executable, tool,
+            osp.join(ROOT, CONFIGS[name]), out, image, '--out-dir',
+            str(label_dir)
+        ],
+                                cwd=ROOT,
+                                env=env,
+                                capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+        if name == 'cls':
+            assert len(re.findall(r'^  \w+: [0-9.]+$', result.stdout,
+                                  re.M)) == 5, result.stdout
+        else:
+            import mmcv
+            label = mmcv.imread(
+                str(label_dir /
+                    (osp.splitext(osp.basename(image))[0] + '.png')),
+                flag='unchanged')
+            assert label.shape == mmcv.imread(image).shape[:2]
+            assert 'pixels per class' in result.stdout

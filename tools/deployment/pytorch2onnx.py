@@ -26,14 +26,14 @@ import argparse
 import os.path as osp
 import sys
 
-import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
 import sdt3_mm  # noqa: F401  (registries)
 from sdt3_mm.analysis import fold_bn
 from sdt3_mm.deployment import (build_model, config_batches, config_scope,
-                                export_module, export_onnx, onnx_inference,
+                                describe_prediction, export_module,
+                                export_onnx, onnx_inference, quantize_int8,
                                 verify)
 
 
@@ -73,6 +73,16 @@ def parse_args(argv=None):
         type=float,
         default=1e-4,
         help='largest absolute difference --verify accepts')
+    parser.add_argument(
+        '--int8',
+        action='store_true',
+        help='also write <out>_int8.onnx: int8 weights, spikes exact as '
+        'uint8, other activations calibrated on training images')
+    parser.add_argument(
+        '--calibration-images',
+        type=int,
+        default=64,
+        help='training images (test pipeline) that calibrate --int8')
     parser.add_argument(
         '--image',
         help='run the exported classifier (print the top-5) or segmentor '
@@ -130,23 +140,35 @@ def main(argv=None):
             print(f'verified: max abs difference {worst:.3g} <= atol '
                   f'{args.atol:g}')
 
+    if args.int8:
+        int8_out = osp.splitext(out)[0] + '_int8.onnx'
+        calibration = [
+            batch.numpy() for batch in config_batches(
+                model,
+                cfg,
+                args.calibration_images,
+                batch_size=8,
+                split='train')
+        ]
+        exact = quantize_int8(out, int8_out, calibration)
+        print(f'int8 model written to {int8_out} ({exact} spike tensors '
+              f'exact as uint8; calibrated on '
+              f'{sum(len(c) for c in calibration)} training images)')
+        if args.verify:
+            # int8 weights: reported, not held to --atol
+            for size, diff in verify(
+                    module, int8_out,
+                    config_batches(model, cfg, args.num_images)):
+                print(f'int8 onnxruntime vs PyTorch at {size[0]}x{size[1]}: '
+                      f'max abs difference {diff:.3g}')
+
     if args.image is not None:
+        label_map = None
+        if scope == 'mmseg':
+            label_map = args.label_map or osp.splitext(out)[0] + '_label.png'
         result = onnx_inference(out, cfg, args.image)
-        if scope == 'mmpretrain':
-            classes = (cfg.get('test_dataloader', {}).get('dataset', {}).get(
-                'metainfo', {}) or {}).get('classes')
-            for label in np.argsort(-result)[:5]:
-                name = classes[label] if classes else str(label)
-                print(f'{name}: {result[label]:.4f}')
-        elif scope == 'mmseg':
-            import mmcv
-            path = args.label_map or osp.splitext(out)[0] + '_label.png'
-            mmcv.imwrite(result.astype(np.uint8), path)
-            print(f'label map written to {path}')
-        else:
-            print('--image: a detector\'s backbone and neck give features, '
-                  'no labels; shapes ' +
-                  ', '.join(str(f.shape) for f in result))
+        for line in describe_prediction(cfg, result, label_map):
+            print(line)
     return status
 
 
