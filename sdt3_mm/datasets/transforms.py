@@ -26,9 +26,13 @@ class CheckSegLabelRange(BaseTransform):
     0 becoming the ignore index); the message then gives the file's values
     as well.
 
+    Results without a label map pass unchanged: at inference nothing is
+    loaded to check (MMSegmentation's ``MMSegInferencer`` takes the test
+    pipeline without its ``LoadAnnotations``).
+
     Required Keys:
 
-    - gt_seg_map
+    - gt_seg_map (optional: nothing to check without it)
     - seg_map_path (optional, named in the message)
     - reduce_zero_label (optional, named in the message)
 
@@ -52,6 +56,8 @@ class CheckSegLabelRange(BaseTransform):
         self.ignore_index = ignore_index
 
     def transform(self, results):
+        if results.get('gt_seg_map') is None:
+            return results
         seg = np.asarray(results['gt_seg_map'])
         bad = ((seg < 0) | (seg >= self.num_classes)) & (
             seg != self.ignore_index)

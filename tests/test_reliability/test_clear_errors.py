@@ -230,6 +230,12 @@ def test_label_check_reports_file_values_under_reduce_zero_label():
                 reduce_zero_label=True))
 
 
+def test_label_check_passes_images_without_labels():
+    """MMSegInferencer drops LoadAnnotations from the test pipeline."""
+    results = dict(img=np.zeros((4, 4, 3), np.uint8), img_path='a.jpg')
+    assert CheckSegLabelRange(num_classes=150)(results) is results
+
+
 @pytest.mark.parametrize('num_classes', [0, -1, 1.5, True])
 def test_label_check_needs_a_class_count(num_classes):
     with pytest.raises(ValueError, match='num_classes must be a positive'):
