@@ -26,10 +26,11 @@ pytest.importorskip('onnxruntime')
 
 
 def _small_set(data_root):
+    # the training set too: --int8 calibrates on its images
     return [
-        f'test_dataloader.dataset.data_root={data_root}',
-        'test_dataloader.dataset.num_train=4',
-        'test_dataloader.dataset.num_val=4'
+        f'{loader}.dataset.{key}'
+        for loader in ('train_dataloader', 'test_dataloader')
+        for key in (f'data_root={data_root}', 'num_train=4', 'num_val=4')
     ]
 
 
@@ -79,8 +80,8 @@ def _export(checkpoints, name, extra=()):
     return out, result.stdout
 
 
-@pytest.mark.parametrize('name,extra', [('cls', ()), ('seg', ('--fold-bn', )),
-                                        ('det', ())])
+@pytest.mark.parametrize('name,extra', [('cls', ('--int8', )),
+                                        ('seg', ('--fold-bn', )), ('det', ())])
 def test_export_runs_in_onnxruntime_at_two_sizes(checkpoints, name, extra):
     import onnxruntime as ort
 
@@ -110,6 +111,16 @@ def test_export_runs_in_onnxruntime_at_two_sizes(checkpoints, name, extra):
         for a, b in zip(got, expected):
             assert a.shape == tuple(b.shape)
             assert np.abs(a - b.numpy()).max() <= 1e-4, (name, size)
+    if '--int8' in extra:
+        assert re.search(r'int8 model written to .*_int8\.onnx \((\d+) spike',
+                         log), log
+        assert len(
+            set(re.findall(r'int8 onnxruntime vs PyTorch at (\d+x\d+)',
+                           log))) == 2, log
+        int8 = ort.InferenceSession(
+            out[:-len('.onnx')] + '_int8.onnx',
+            providers=['CPUExecutionProvider'])
+        assert int8.run(None, {'input': x.numpy()})[0].shape == (2, 6)
     if name == 'seg':
         assert got[0].shape[2:] == size  # logits at the input size
     if name == 'det':

@@ -11,7 +11,12 @@ What is exported (see :mod:`sdt3_mm.deployment.onnx_export`):
 
 The graph takes images already normalised as the config's data
 preprocessor does (RGB where it converts, ``(x - mean) / std``, padded
-to a multiple of the largest stride); ``--image`` shows how.
+to a multiple of the largest stride); ``--image`` (and
+``onnx_inference.py``) shows how. Its neurons fire
+``round(clamp(x, 0, D)) / norm`` (the traced straight-through sums are
+removed, same values). ``--int8`` also writes ``<out>_int8.onnx``: int8
+weights, every spike exact as uint8 (scale ``1 / norm``), the other
+activations calibrated on training images.
 
 Example::
 
