@@ -126,7 +126,9 @@ def quantize_int8(onnx_file, out_file, calibration):
         # as its quantiser asks: the exporter shares equal biases through
         # Identity nodes, which the quantiser cannot read as weights.
         prepared = osp.join(tmp, 'prepared.onnx')
-        quant_pre_process(onnx_file, prepared)
+        # (ONNX's shape inference: the symbolic one gives up on the
+        # segmentor's resize to the dynamic input size)
+        quant_pre_process(onnx_file, prepared, skip_symbolic_shape=True)
         model = onnx.load(prepared)
         spikes = spike_tensors(model)
         overrides = {

@@ -1,8 +1,10 @@
 """The three libraries' inferencers on our demo configs and a real
 photograph (matplotlib's ``grace_hopper.jpg``), as the README's
 *Inference and deployment* section runs them: each builds our model from
-the config, loads a checkpoint (weights only) and returns its library's
-prediction for the photo; ``out_dir`` gets the painted image."""
+the config, loads a checkpoint as our training writes it (with mmengine's
+logging state, which torch's weights-only load refuses by itself: loaded
+under ``safe_checkpoint_loading``) and returns its library's prediction
+for the photo; ``out_dir`` gets the painted image."""
 import os.path as osp
 
 import matplotlib
@@ -13,6 +15,7 @@ from mmengine.registry import DefaultScope
 
 import sdt3_mm  # noqa: F401  (registers our modules)
 from sdt3_mm.datasets.shapes import SHAPE_CLASSES
+from sdt3_mm.utils import safe_checkpoint_loading
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PHOTO = osp.join(matplotlib.get_data_path(), 'sample_data', 'grace_hopper.jpg')
@@ -24,18 +27,30 @@ CONFIGS = {
 
 
 def _checkpoint(name, tmp_path):
-    """A weights-only checkpoint of the demo model (random weights)."""
+    """A checkpoint of the demo model (random weights) holding what a
+    runner's checkpoint holds besides the weights: the message hub's
+    ``HistoryBuffer``s."""
+    from mmengine.logging import MessageHub
+
     from sdt3_mm.deployment import build_model
     torch.manual_seed(0)
     cfg = Config.fromfile(osp.join(ROOT, CONFIGS[name]))
+    hub = MessageHub.get_instance(f'test_inferencers_{name}')
+    hub.update_scalar('train/loss', 1.5)
     path = str(tmp_path / f'{name}.pth')
-    torch.save({'state_dict': build_model(cfg).state_dict()}, path)
+    torch.save(
+        {
+            'meta': dict(epoch=1, iter=10),
+            'state_dict': build_model(cfg).state_dict(),
+            'message_hub': hub.state_dict()
+        }, path)
     return path
 
 
 def test_image_classification_inferencer(tmp_path):
     from mmpretrain.apis import ImageClassificationInferencer
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
+    with DefaultScope.overwrite_default_scope('mmpretrain'), \
+            safe_checkpoint_loading():
         inferencer = ImageClassificationInferencer(
             osp.join(ROOT, CONFIGS['cls']),
             pretrained=_checkpoint('cls', tmp_path),
@@ -49,10 +64,11 @@ def test_image_classification_inferencer(tmp_path):
 def test_mmseg_inferencer_paints_the_photo(tmp_path):
     from mmseg.apis import MMSegInferencer
     out_dir = tmp_path / 'seg'
-    inferencer = MMSegInferencer(
-        osp.join(ROOT, CONFIGS['seg']),
-        weights=_checkpoint('seg', tmp_path),
-        device='cpu')
+    with safe_checkpoint_loading():
+        inferencer = MMSegInferencer(
+            osp.join(ROOT, CONFIGS['seg']),
+            weights=_checkpoint('seg', tmp_path),
+            device='cpu')
     result = inferencer(PHOTO, out_dir=str(out_dir))
     height, width = mmcv.imread(PHOTO).shape[:2]
     assert result['predictions'].shape == (height, width)
@@ -62,10 +78,11 @@ def test_mmseg_inferencer_paints_the_photo(tmp_path):
 def test_det_inferencer_paints_the_photo(tmp_path):
     from mmdet.apis import DetInferencer
     out_dir = tmp_path / 'det'
-    inferencer = DetInferencer(
-        osp.join(ROOT, CONFIGS['det']),
-        weights=_checkpoint('det', tmp_path),
-        device='cpu')
+    with safe_checkpoint_loading():
+        inferencer = DetInferencer(
+            osp.join(ROOT, CONFIGS['det']),
+            weights=_checkpoint('det', tmp_path),
+            device='cpu')
     result = inferencer(PHOTO, out_dir=str(out_dir), no_save_pred=False)
     prediction = result['predictions'][0]
     assert set(prediction) >= {'labels', 'scores', 'bboxes', 'masks'}
