@@ -26,7 +26,9 @@ demo's FPN), as the preprocessors pad them.
 """
 import inspect
 import os.path as osp
+import re
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -234,31 +236,6 @@ def ort_session(path, threads=None):
         path, options, providers=['CPUExecutionProvider'])
 
 
-def max_abs_difference(module, session, inputs):
-    """Largest absolute difference between PyTorch and onnxruntime.
-
-    Args:
-        module (nn.Module): The exported wrapper.
-        session: onnxruntime session on its file.
-        inputs (Tensor): Normalised batch.
-
-    Returns:
-        float: Max over all outputs and elements (``inf`` if the number
-        or shapes of the outputs differ).
-    """
-    with torch.no_grad():
-        expected = _as_list(module(inputs))
-    got = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
-    if len(got) != len(expected):
-        return float('inf')
-    diff = 0.
-    for a, b in zip(got, expected):
-        if a.shape != tuple(b.shape):
-            return float('inf')
-        diff = max(diff, float(np.abs(a - b.numpy()).max()))
-    return diff
-
-
 def config_batches(model, cfg, num_images=4, batch_size=2, split='test'):
     """Normalised batches of the config's images, through the test
     pipeline and the model's data preprocessor.
@@ -294,15 +271,118 @@ def second_size(size, divisor=32):
     return size[0] + divisor, size[1] + 2 * divisor
 
 
+class Agreement(NamedTuple):
+    """onnxruntime against PyTorch on one batch.
+
+    Attributes:
+        size (tuple[int, int]): Input height and width.
+        max_difference (float): Largest absolute difference of the
+            outputs (``inf`` if their number or shapes differ).
+        spikes (int): Spike counts compared (every neuron's output
+            element; 0 when the file's neurons could not be matched to the
+            model's, e.g. neurons without a ``Round``).
+        spike_mismatches (int): Of these, how many differ.
+    """
+
+    size: tuple
+    max_difference: float
+    spikes: int
+    spike_mismatches: int
+
+
+def _scope_of(node_name):
+    """``/model/backbone/stages.0.0/neuron/Round`` to the module path
+    ``model.backbone.stages.0.0.neuron``."""
+    return node_name.rsplit('/', 1)[0].strip('/').replace('/', '.')
+
+
+def _last_name(path):
+    """``a.b.neuron_2`` to ``neuron`` (the exporter numbers repeated
+    calls of a module)."""
+    return re.sub(r'_\d+$', '', path.rsplit('.', 1)[-1])
+
+
+def _session_with_spike_outputs(path):
+    """A session on ``path`` that also returns every neuron's spike counts
+    (the ``Round`` outputs), and their module paths in graph order."""
+    model = onnx.load(path)
+    rounds = [node for node in model.graph.node if node.op_type == 'Round']
+    outputs = {out.name for out in model.graph.output}
+    for node in rounds:
+        if node.output[0] not in outputs:
+            model.graph.output.append(
+                onnx.helper.make_tensor_value_info(node.output[0],
+                                                   onnx.TensorProto.FLOAT,
+                                                   None))
+    import onnxruntime as ort
+    session = ort.InferenceSession(
+        model.SerializeToString(), providers=['CPUExecutionProvider'])
+    return session, [_scope_of(node.name) for node in rounds]
+
+
+def _torch_spike_counts(module, inputs):
+    """The outputs of ``module`` and every neuron's counts, in call
+    order, with the neurons' module paths."""
+    from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
+    counts, names = [], []
+    handles = []
+    for name, neuron in spiking_neurons(module):
+
+        def record(mod, args, out, name=name):
+            counts.append(mod.spike_counts(out))
+            names.append(name)
+
+        handles.append(neuron.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            outputs = _as_list(module(inputs))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return outputs, counts, names
+
+
+def agreement(module, session, scopes, inputs):
+    """:class:`Agreement` of ``session`` (from
+    :func:`_session_with_spike_outputs`) with ``module`` on ``inputs``."""
+    expected, counts, names = _torch_spike_counts(module, inputs)
+    got = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
+    got_outputs, got_counts = got[:len(expected)], got[len(expected):]
+    size = tuple(inputs.shape[2:])
+    diff = 0.
+    for a, b in zip(got_outputs, expected):
+        if a.shape != tuple(b.shape):
+            diff = float('inf')
+            break
+        diff = max(diff, float(np.abs(a - b.numpy()).max()))
+    spikes = mismatches = 0
+    # Compared only when the file's neurons are the model's, call by call
+    # (the exporter's scopes drop modules entered through other methods than
+    # forward and number repeated calls, so only the last names are held
+    # to agree).
+    if names and len(names) == len(scopes) and all(
+            _last_name(a) == _last_name(b) and x.shape == tuple(y.shape)
+            for a, b, x, y in zip(scopes, names, got_counts, counts)):
+        for a, b in zip(got_counts, counts):
+            spikes += a.size
+            mismatches += int((a != b.numpy()).sum())
+    return Agreement(size, diff, spikes, mismatches)
+
+
 def verify(module, path, batches):
     """onnxruntime against PyTorch on ``batches`` at their size and at
-    :func:`second_size` (the batch resized bilinearly).
+    :func:`second_size` (the batch resized bilinearly): the outputs and
+    every neuron's spike counts.
+
+    Two runtimes sum a convolution in different orders, so a membrane
+    potential within about 1e-6 of a rounding tie can fire differently;
+    such a flip changes the outputs by up to one spike's weight. The spike
+    counts tell these apart from an export that computes something else.
 
     Returns:
-        list[tuple[tuple[int, int], float]]: ``(size, max abs difference)``
-        per batch and size.
+        list[Agreement]: Per batch and size.
     """
-    session = ort_session(path)
+    session, scopes = _session_with_spike_outputs(path)
     results = []
     for inputs in batches:
         size = tuple(inputs.shape[2:])
@@ -310,9 +390,43 @@ def verify(module, path, batches):
         resized = F.interpolate(
             inputs, size=other, mode='bilinear', align_corners=False)
         for x in (inputs, resized):
-            results.append(
-                (tuple(x.shape[2:]), max_abs_difference(module, session, x)))
+            results.append(agreement(module, session, scopes, x))
     return results
+
+
+def verification_verdict(results, atol=1e-4, max_spike_flips=1e-5):
+    """Whether :func:`verify`'s results pass, and why.
+
+    They pass when every output is within ``atol`` of PyTorch's, or when
+    the differences come with spikes that fire differently, at most a
+    ``max_spike_flips`` fraction of all compared (rounding ties, see
+    :func:`verify`). A difference with every spike equal, or with more
+    flips, fails.
+
+    Args:
+        results (list[Agreement]): What :func:`verify` returned.
+        atol (float): Largest absolute output difference accepted as is.
+        max_spike_flips (float): Largest fraction of differing spikes that
+            explains a larger difference.
+
+    Returns:
+        tuple[bool, str]: The verdict and a line saying why.
+    """
+    worst = max(result.max_difference for result in results)
+    spikes = sum(result.spikes for result in results)
+    flips = sum(result.spike_mismatches for result in results)
+    if worst <= atol:
+        return True, (f'verified: max abs difference {worst:.3g} <= atol '
+                      f'{atol:g}')
+    if 0 < flips <= max_spike_flips * spikes:
+        return True, (f'verified up to rounding ties: {flips} of {spikes} '
+                      f'spikes fire differently (<= {max_spike_flips:g} of '
+                      f'them), which moves the outputs by up to '
+                      f'{worst:.3g}; every other spike is equal')
+    why = f'{flips} of {spikes} spikes differ' if spikes else \
+        'spikes not compared'
+    return False, (f'verification failed: max abs difference {worst:.3g} > '
+                   f'atol {atol:g} ({why})')
 
 
 def _preprocessor_cfg(cfg):

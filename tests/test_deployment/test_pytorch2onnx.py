@@ -92,6 +92,10 @@ def test_export_runs_in_onnxruntime_at_two_sizes(checkpoints, name, extra):
     sizes = set(re.findall(r'at (\d+x\d+): max abs difference', log))
     assert len(sizes) == 2, log
     assert 'verified' in log
+    # every neuron's spikes compared (the file's neurons matched the model's)
+    compared = re.findall(r'spikes differing (\d+) of (\d+)', log)
+    assert len(compared) >= 2 and all(
+        int(m) >= 0 and int(n) > 0 for m, n in compared), log
     # and independently: the file against the checkpoint's model
     model = _model(name, checkpoints[1][name])
     if '--fold-bn' in extra:
@@ -266,3 +270,23 @@ def test_onnx_inference_tool_on_images(checkpoints):
                 flag='unchanged')
             assert label.shape == mmcv.imread(image).shape[:2]
             assert 'pixels per class' in result.stdout
+
+
+def test_verdict_accepts_differences_only_with_few_spike_flips():
+    """A difference beyond atol passes only with a few spikes firing
+    differently (rounding ties); with every spike equal, or many
+    differing, it fails."""
+    from sdt3_mm.deployment import Agreement, verification_verdict
+    exact = Agreement((64, 64), 2e-7, 10**7, 0)
+    assert verification_verdict([exact], atol=1e-4)[0]
+    tie = Agreement((96, 128), 0.044, 10**7, 1)
+    ok, message = verification_verdict([exact, tie], 1e-4, 1e-5)
+    assert ok and '1 of 20000000 spikes' in message
+    wrong = Agreement((96, 128), 0.044, 10**7, 0)
+    ok, message = verification_verdict([exact, wrong], 1e-4, 1e-5)
+    assert not ok and '0 of 20000000 spikes differ' in message
+    many = Agreement((96, 128), 0.5, 10**7, 1000)
+    assert not verification_verdict([many], 1e-4, 1e-5)[0]
+    unmatched = Agreement((96, 128), 0.044, 0, 0)
+    ok, message = verification_verdict([unmatched], 1e-4, 1e-5)
+    assert not ok and 'spikes not compared' in message

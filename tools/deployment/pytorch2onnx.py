@@ -25,7 +25,14 @@ Example::
         work_dirs/e-spikeformer-t_shapes-cls/epoch_20.pth \
         --out cls.onnx --verify --fold-bn
 
-Exit status 1 when ``--verify`` finds a difference above ``--atol``.
+Exit status 1 when ``--verify`` finds a difference above ``--atol`` that
+is not explained by a few spikes firing differently: PyTorch and
+onnxruntime sum a convolution in different orders, so a membrane
+potential within about 1e-6 of a rounding tie can fire one spike more or
+fewer, which moves the outputs by that spike's weight (the demo segmentor
+at 160 x 192: 1 of 13,048,320 spikes, 0.044). ``--verify`` compares every
+neuron's spike counts too and passes when at most ``--max-spike-flips``
+of them differ.
 """
 import argparse
 import os.path as osp
@@ -39,7 +46,7 @@ from sdt3_mm.analysis import fold_bn
 from sdt3_mm.deployment import (build_model, config_batches, config_scope,
                                 describe_prediction, export_module,
                                 export_onnx, onnx_inference, quantize_int8,
-                                verify)
+                                verification_verdict, verify)
 
 
 def parse_args(argv=None):
@@ -79,6 +86,13 @@ def parse_args(argv=None):
         default=1e-4,
         help='largest absolute difference --verify accepts')
     parser.add_argument(
+        '--max-spike-flips',
+        type=float,
+        default=1e-5,
+        help='beyond --atol, still pass when some spikes, at most this '
+        'fraction of all, fire differently (potentials at a rounding tie '
+        'that the two runtimes sum to either side)')
+    parser.add_argument(
         '--int8',
         action='store_true',
         help='also write <out>_int8.onnx: int8 weights, spikes exact as '
@@ -100,6 +114,15 @@ def parse_args(argv=None):
         action=DictAction,
         help='override config settings, key=value (a.b=1, list=[1,2])')
     return parser.parse_args(argv)
+
+
+def _describe(result):
+    line = (f'{result.size[0]}x{result.size[1]}: max abs difference '
+            f'{result.max_difference:.3g}')
+    if result.spikes:
+        line += (f', spikes differing {result.spike_mismatches} of '
+                 f'{result.spikes}')
+    return line
 
 
 def main(argv=None):
@@ -130,20 +153,13 @@ def main(argv=None):
     if args.verify:
         if batches is None:
             batches = config_batches(model, cfg, args.num_images)
-        worst = 0.
-        for size, diff in verify(module, out, batches):
-            print(f'onnxruntime vs PyTorch at {size[0]}x{size[1]}: max abs '
-                  f'difference {diff:.3g}')
-            worst = max(worst, diff)
-        if not worst <= args.atol:
-            print(
-                f'verification failed: max abs difference {worst:.3g} > '
-                f'atol {args.atol:g}',
-                file=sys.stderr)
-            status = 1
-        else:
-            print(f'verified: max abs difference {worst:.3g} <= atol '
-                  f'{args.atol:g}')
+        results = verify(module, out, batches)
+        for result in results:
+            print(f'onnxruntime vs PyTorch at {_describe(result)}')
+        ok, message = verification_verdict(results, args.atol,
+                                           args.max_spike_flips)
+        print(message, file=sys.stdout if ok else sys.stderr)
+        status = 0 if ok else 1
 
     if args.int8:
         int8_out = osp.splitext(out)[0] + '_int8.onnx'
@@ -161,11 +177,9 @@ def main(argv=None):
               f'{sum(len(c) for c in calibration)} training images)')
         if args.verify:
             # int8 weights: reported, not held to --atol
-            for size, diff in verify(
-                    module, int8_out,
-                    config_batches(model, cfg, args.num_images)):
-                print(f'int8 onnxruntime vs PyTorch at {size[0]}x{size[1]}: '
-                      f'max abs difference {diff:.3g}')
+            for result in verify(module, int8_out,
+                                 config_batches(model, cfg, args.num_images)):
+                print(f'int8 onnxruntime vs PyTorch at {_describe(result)}')
 
     if args.image is not None:
         label_map = None
