@@ -22,8 +22,13 @@ model = dict(
         type='sdt3_mm.ESpikeFormer',
         arch='l',
         out_indices=(0, 1, 2, 4),
+        # As the reference's segmentation backbone: each residual branch of
+        # the transformer blocks multiplied by its own per-channel layer
+        # scale starting at 1e-6, so stages 3-4 start near the identity.
+        layer_scale_init_value=1e-6,
         # The ImageNet checkpoint, converted with
-        # tools/model_converters/sdt3_official_to_mm.py.
+        # tools/model_converters/sdt3_official_to_mm.py; it has no layer
+        # scales, which keep their initial value (named in the log).
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/e-spikeformer-l_in1k.pth')),

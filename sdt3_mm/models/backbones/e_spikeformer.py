@@ -112,7 +112,10 @@ class TransformerBlock(nn.Module):
     """Transformer block on NCHW (base family, Meta-SpikeFormer).
 
     ``x + SepConv(x)`` (E-SpikeFormer only), then ``x + Attention(x)``,
-    then ``x + MLP(x)``.
+    then ``x + MLP(x)``; with layer scales, each branch is first multiplied
+    per channel by its own learnable scale (``layer_scale1`` SepConv,
+    ``layer_scale2`` attention, ``layer_scale3`` MLP, the reference's
+    names), as in the reference's segmentation and event models.
 
     Args:
         channels (int): Input and output channels.
@@ -121,6 +124,8 @@ class TransformerBlock(nn.Module):
         sepconv (bool): Whether the block starts with a SepConv residual.
             Defaults to True.
         mlp_ratio (int): Hidden ratio of the MLP. Defaults to 4.
+        layer_scale_init_value (float, optional): Initial value of the
+            layer scales; None for none. Defaults to None.
         drop_path_rate (float): Stochastic depth rate. Defaults to 0.
     """
 
@@ -130,11 +135,21 @@ class TransformerBlock(nn.Module):
                  neuron_cfg,
                  sepconv=True,
                  mlp_ratio=4,
+                 layer_scale_init_value=None,
                  drop_path_rate=0.):
         super().__init__()
         self.sepconv = SepConv(channels, 3, neuron_cfg) if sepconv else None
         self.attn = attention
         self.mlp = SpikeMLP(channels, channels * mlp_ratio, neuron_cfg)
+        self.with_layer_scale = layer_scale_init_value is not None
+        if self.with_layer_scale:
+            if sepconv:
+                self.layer_scale1 = nn.Parameter(layer_scale_init_value *
+                                                 torch.ones(channels))
+            self.layer_scale2 = nn.Parameter(layer_scale_init_value *
+                                             torch.ones(channels))
+            self.layer_scale3 = nn.Parameter(layer_scale_init_value *
+                                             torch.ones(channels))
         self.drop_path = drop_path(drop_path_rate)
 
     def residual_norms(self):
@@ -146,10 +161,19 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x):
         if self.sepconv is not None:
-            x = x + self.drop_path(self.sepconv(x))
-        x = x + self.drop_path(self.attn(x))
+            branch = self.sepconv(x)
+            if self.with_layer_scale:
+                branch = branch * self.layer_scale1.view(1, -1, 1, 1)
+            x = x + self.drop_path(branch)
+        branch = self.attn(x)
+        if self.with_layer_scale:
+            branch = branch * self.layer_scale2.view(1, -1, 1, 1)
+        x = x + self.drop_path(branch)
         tokens = x.flatten(2)
-        tokens = tokens + self.drop_path(self.mlp(tokens))
+        branch = self.mlp(tokens)
+        if self.with_layer_scale:
+            branch = branch * self.layer_scale3.view(1, -1, 1)
+        tokens = tokens + self.drop_path(branch)
         return tokens.view_as(x)
 
 
@@ -292,8 +316,17 @@ class ESpikeFormer(SpikingBackbone):
             dropping its residual branches. The reference constructs
             drop-path but never applies it, so checkpoints reproduce with
             0. Defaults to 0.
-        layer_scale_init_value (float): Initial layer scale of the large
-            family's blocks. Defaults to 1e-6.
+        layer_scale_init_value (float, optional): Initial value of the
+            per-channel layer scales that multiply the transformer blocks'
+            residual branches, a positive number; None for the family's
+            reference setting: the large family always has them (1e-6),
+            the base family has none (its ImageNet models). The base
+            family's segmentation and event models of the reference use
+            1e-6 (three scales per block, ``layer_scale1/2/3``), so the
+            transformer stages start near the identity; loading an
+            ImageNet checkpoint into such a backbone loads everything but
+            the layer scales, which are named in the log (see
+            :func:`load_pretrained_backbone`). Defaults to None.
         zero_init_residual (bool): Start every residual branch at zero (the
             weight of the BN that closes it), so each block begins as the
             identity, as MMPretrain's ResNet does. The reference keeps
@@ -356,7 +389,7 @@ class ESpikeFormer(SpikingBackbone):
                  frozen_stages=0,
                  norm_eval=False,
                  drop_path_rate=0.,
-                 layer_scale_init_value=1e-6,
+                 layer_scale_init_value=None,
                  zero_init_residual=False,
                  with_cp=False,
                  init_cfg=None,
@@ -393,6 +426,16 @@ class ESpikeFormer(SpikingBackbone):
             raise ValueError(
                 f'{type(self).__name__}: drop_path_rate must be in [0, 1), '
                 f'got {drop_path_rate!r}')
+        if layer_scale_init_value is not None and (
+                isinstance(layer_scale_init_value, bool)
+                or not isinstance(layer_scale_init_value, numbers.Real)
+                or not 0 < layer_scale_init_value < math.inf):
+            raise ValueError(
+                f'{type(self).__name__}: layer_scale_init_value must be a '
+                f'positive number or None, got {layer_scale_init_value!r}')
+        if layer_scale_init_value is None and family == 'large':
+            layer_scale_init_value = 1e-6
+        self.layer_scale_init_value = layer_scale_init_value
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
@@ -438,6 +481,7 @@ class ESpikeFormer(SpikingBackbone):
                 base_attention(channels, num_heads, self.neuron_cfg,
                                **self.attn_cfg),
                 self.neuron_cfg,
+                layer_scale_init_value=layer_scale_init_value,
                 drop_path_rate=drop_path_rate)
         return LargeTransformerBlock(
             channels,

@@ -60,7 +60,7 @@ _LAYER_RULES = [
     (r'rep_conv\.conv([12])\.1\.(.+)', r'rep_conv.conv.bn\1.\2'),
     (r'mlp\.(fc[12])_conv\.(.+)', r'mlp.\1.conv.\2'),
     (r'mlp\.(fc[12])_bn\.(.+)', r'mlp.\1.bn.\2'),
-    (r'(layer_scale[12])', r'\1'),
+    (r'(layer_scale[123])', r'\1'),
 ]
 
 # Classifier heads: ``head`` and the large family's ``head_kd``.

@@ -75,12 +75,12 @@ def describe_arch(state_dict):
         match = re.match(r'stages\.3\.(\d+)\.', key)
         if match:
             depth.add(int(match[1]))
-    if any('layer_scale1' in k for k in state_dict):
-        family = 'large'
-    elif any('.attn.q.conv.dwconv.' in k for k in state_dict):
+    if any('.attn.q.conv.dwconv.' in k for k in state_dict):
         family = 'meta'  # RepConv projections
+    elif not any('.sepconv.' in k for k in state_dict):
+        family = 'large'  # the only family without SepConvs
     else:
-        family = 'base'
+        family = 'base'  # with or without layer scales
     return dict(
         family=family,
         stage_channels=[widths[i] for i in sorted(widths)],
@@ -106,8 +106,18 @@ def _describe(arch, backbone_cls):
         f"blocks{', rep_conv' if arch['rep_conv'] else ''}")
 
 
+def _natural(key):
+    """Sort key with numbers compared as numbers (stages.3.10 after 3.9)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', key)]
+
+
 def load_pretrained_backbone(model, checkpoint, prefix=None):
     """Load a checkpoint into an ESpikeFormer, strictly.
+
+    One exception, named in the log: a base-family backbone with layer
+    scales (``layer_scale_init_value``) loads a checkpoint without them
+    (an ImageNet one), every layer scale keeping its initial value; any
+    other missing key still raises.
 
     Args:
         model (ESpikeFormer): The backbone.
@@ -157,6 +167,18 @@ def load_pretrained_backbone(model, checkpoint, prefix=None):
             f'{_describe(model_arch, type(model))}')
     missing = set(expected) - set(state)
     unexpected = set(state) - set(expected)
+    # A base-family backbone built with layer scales (the reference's
+    # segmentation and event models) from an ImageNet checkpoint, which has
+    # none: they keep their initial value; everything else loads strictly.
+    initialised = set()
+    if model.arch_settings['family'] == 'base' and \
+            model.layer_scale_init_value is not None:
+        initialised = {
+            k
+            for k in missing
+            if re.fullmatch(r'stages\.\d+\.\d+\.layer_scale[123]', k)
+        }
+        missing -= initialised
     if missing or unexpected:
         raise KeyError(
             f'checkpoint {checkpoint} does not match {type(model).__name__}: '
@@ -171,5 +193,13 @@ def load_pretrained_backbone(model, checkpoint, prefix=None):
     if wrong_shapes:
         raise ValueError(f'checkpoint {checkpoint} has tensors of other '
                          f'shapes: {summarize_keys(wrong_shapes)}')
-    model.load_state_dict(state, strict=True)
+    result = model.load_state_dict(state, strict=False)
+    assert set(result.missing_keys) == initialised and \
+        not result.unexpected_keys, result
     logger.info(f'loaded {len(state)} backbone tensors from {checkpoint}')
+    if initialised:
+        logger.info(
+            f'{checkpoint} has no layer scales: the {len(initialised)} layer '
+            f'scales of the transformer blocks keep their initial value '
+            f'{model.layer_scale_init_value:g}: '
+            f'{", ".join(sorted(initialised, key=_natural))}')
