@@ -154,3 +154,56 @@ def test_ade20k_semantic_fpn_configs_use_them():
     assert cfg.model.backbone.layer_scale_init_value == 1e-6
     m_cfg = Config.fromfile(SEM_FPN_L.replace('-l_', '-m_'))
     assert m_cfg.model.backbone.layer_scale_init_value == 1e-6
+
+
+def test_ade20k_config_loads_the_converted_imagenet_l_checkpoint(tmp_path):
+    """The Semantic-FPN L config's backbone, initialised from an official
+    19M checkpoint converted by our tool: everything loads but exactly its
+    24 layer scales (8 transformer blocks x 3), named."""
+    import re
+    import subprocess
+    import sys
+
+    from mmengine.registry import MODELS, init_default_scope
+    official = {}
+    keys = osp.join(ROOT, 'tests/data/official_keys/e_spikeformer_l_19M.txt')
+    torch.manual_seed(0)
+    with open(keys) as f:
+        for line in f:
+            if line.startswith('#') or not line.strip():
+                continue
+            key, shape = line.rstrip('\n').split('\t')
+            official[key] = torch.randn(
+                [int(d) for d in re.findall(r'\d+', shape)])
+    src, dst = str(tmp_path / '19M.pth'), str(tmp_path / 'l_in1k.pth')
+    torch.save({'model': official}, src)
+    subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools/model_converters/sdt3_official_to_mm.py'), src,
+        dst
+    ],
+                   check=True,
+                   capture_output=True)
+    cfg = Config.fromfile(SEM_FPN_L)
+    init_default_scope('mmseg')
+    backbone_cfg = cfg.model.backbone.copy()
+    backbone_cfg.init_cfg.checkpoint = dst
+    backbone = MODELS.build(backbone_cfg)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        backbone.init_weights()
+    finally:
+        logger.removeHandler(handler)
+    lines = [
+        r.getMessage() for r in records if 'layer scales' in r.getMessage()
+    ]
+    assert len(lines) == 1
+    named = set(lines[0].rsplit(': ', 1)[1].split(', '))
+    assert named == set(_layer_scales(backbone)) and len(named) == 24
+    # a converted weight arrived
+    assert torch.equal(backbone.downsample_layers[0].conv.weight,
+                       official['downsample1_1.encode_conv.weight'])
