@@ -122,7 +122,8 @@ def test_bad_config_errors(kwargs, error, message):
 @pytest.mark.parametrize('shape', [(1, 1, 32, 32), (3, 32, 32)])
 def test_wrong_input_shape_is_named(shape):
     model = ESpikeFormer(arch='t')
-    with pytest.raises(ValueError, match=r'N x 3 x H x W input, got shape'):
+    message = r'N x 3 x H x W input \(or B x T x 3 x H x W frames\), got'
+    with pytest.raises(ValueError, match=message):
         model(torch.randn(*shape))
 
 

@@ -16,6 +16,18 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
     deep. With ``time_steps = 1`` (E-SpikeFormer: SFA neurons fire their
     ``D`` virtual steps within one real step) nothing is repeated.
 
+    **Frames.** A ``B x T x C x H x W`` input (event frames, video) is a
+    sequence of ``T`` frames per sample: the frames are folded into the
+    batch time-major (``T * B``, frame ``t`` of sample ``b`` at
+    ``t * B + b``), as the reference's event models do, and each tap is
+    averaged over the frames (``B x C x h x w``, for dense heads) or, with
+    ``average_time=False``, returned as ``B x T x C x h x w`` (for a head
+    that averages its logits over the frames, see ``SpikeClsHead``).
+    Stateless neurons (``time_steps = 1``) see each frame on its own, the
+    frames meeting only in BN's batch statistics and in the head; a
+    backbone with ``time_steps > 1`` takes the frames as its time steps,
+    so ``T`` must equal ``time_steps``.
+
     Every spiking neuron of the backbone must run over exactly its time
     steps: a multi-step neuron in a backbone without time would silently
     read the batch as time, so it is refused when the backbone is built
@@ -63,10 +75,27 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
         """Refuse an input of the wrong rank, channels or size, or an empty
         batch (static facts of the shape; nothing is read from the
         values)."""
+        if x.dim() == 5:
+            if x.shape[2] != self.in_channels:
+                raise ValueError(
+                    f'{type(self).__name__} expects frames of '
+                    f'{self.in_channels} channels, B x T x '
+                    f'{self.in_channels} x H x W, got shape '
+                    f'{tuple(x.shape)}')
+            if x.shape[1] == 0:
+                raise ValueError(f'{type(self).__name__}: the input has no '
+                                 f'frames (shape {tuple(x.shape)})')
+            if self.time_steps > 1 and x.shape[1] != self.time_steps:
+                raise ValueError(
+                    f'{type(self).__name__}: {x.shape[1]} frames per sample '
+                    f'(shape {tuple(x.shape)}), but the backbone\'s neurons '
+                    f'run over time_steps={self.time_steps}')
+            x = x.flatten(0, 1)
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f'{type(self).__name__} expects an N x {self.in_channels} x '
-                f'H x W input, got shape {tuple(x.shape)}')
+                f'H x W input (or B x T x {self.in_channels} x H x W '
+                f'frames), got shape {tuple(x.shape)}')
         # An empty batch would fail deep inside the attention (a reshape of
         # 0 elements with an inferred size). Tracers take a dynamic size
         # to be neither 0 nor 1 (PyTorch's 0/1 specialisation), so this
@@ -97,7 +126,22 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
     def forward_taps(self, x):
         """The taps for the time-folded input ``x``."""
 
+    def fold_frames(self, x):
+        """``B x T x C x H x W`` frames as a ``T * B`` time-major batch."""
+        return x.transpose(0, 1).flatten(0, 1)
+
+    def unfold_frames(self, tap, num_frames):
+        """A ``T * B`` deep tap of frames, averaged over them (``B x C x h
+        x w``) or, with ``average_time=False``, ``B x T x C x h x w``."""
+        frames = tap.unflatten(0, (num_frames, -1))
+        if self.average_time:
+            return frames.mean(0)
+        return frames.transpose(0, 1)
+
     def forward(self, x):
         self.check_input(x)
+        if x.dim() == 5:
+            taps = self.forward_taps(self.fold_frames(x))
+            return tuple(self.unfold_frames(tap, x.shape[1]) for tap in taps)
         taps = self.forward_taps(self.fold_time(x))
         return tuple(self.unfold_time(tap) for tap in taps)

@@ -13,6 +13,11 @@ class SpikeClsHead(ClsHead):
     The neuron has ``norm=1``: it sends the raw spike count, so the linear
     layer is addition-only on integers.
 
+    For frames (a ``B x T x C x h x w`` last tap, from a backbone given
+    ``B x T x C x H x W`` input with ``average_time=False``) each frame is
+    pooled, fired and classified on its own and the logits are averaged
+    over the frames, as the reference's event model does.
+
     Args:
         num_classes (int): Number of classes.
         in_channels (int): Channels of the last backbone tap.
@@ -40,19 +45,27 @@ class SpikeClsHead(ClsHead):
         self.fc = nn.Linear(in_channels, num_classes)
 
     def pool(self, feats):
-        """Average the last tap over its positions (``N x C``)."""
+        """Average the last tap over its positions (``N x C``, or ``B x T x
+        C`` for frames)."""
         x = feats[-1]
-        if x.shape[1] != self.in_channels:
+        channel_dim = 2 if x.dim() == 5 else 1
+        if x.shape[channel_dim] != self.in_channels:
             raise ValueError(
                 f'{type(self).__name__} expects {self.in_channels} input '
                 f'channels, got a tap of shape {tuple(x.shape)}')
-        return x.flatten(2).mean(2)
+        return x.flatten(channel_dim + 1).mean(channel_dim + 1)
 
     def pre_logits(self, feats):
         return self.neuron(self.pool(feats))
 
+    @staticmethod
+    def mean_over_frames(logits):
+        """Per-frame logits (``B x T x classes``) averaged over the frames;
+        per-sample logits unchanged."""
+        return logits.mean(1) if logits.dim() == 3 else logits
+
     def forward(self, feats):
-        return self.fc(self.pre_logits(feats))
+        return self.mean_over_frames(self.fc(self.pre_logits(feats)))
 
 
 @MODELS.register_module()
@@ -95,8 +108,8 @@ class SpikeKDClsHead(SpikeClsHead):
 
     def forward(self, feats):
         pooled = self.pool(feats)
-        logits = self.fc(pooled)
-        logits_kd = self.fc_kd(self.neuron(pooled))
+        logits = self.mean_over_frames(self.fc(pooled))
+        logits_kd = self.mean_over_frames(self.fc_kd(self.neuron(pooled)))
         if self.training:
             return logits, logits_kd
         return (logits + logits_kd) / 2
@@ -150,6 +163,18 @@ class MetaSpikeClsHead(SpikeKDClsHead):
             # walk the children (mmengine's FLOP-count printout).
             del self.fc_kd
             self.fc_kd = None
+
+    def pool(self, feats):
+        """Average the last tap over its positions, ``T * B`` deep (frames,
+        ``B x T x C x h x w``, folded time-major for the neuron)."""
+        pooled = super().pool(feats)
+        if pooled.dim() == 3:
+            if pooled.shape[1] != self.T:
+                raise ValueError(
+                    f'{type(self).__name__}: {pooled.shape[1]} frames, but '
+                    f'the head runs over T={self.T}')
+            pooled = pooled.transpose(0, 1).flatten(0, 1)
+        return pooled
 
     def _mean_over_time(self, logits):
         return logits.reshape(self.T, -1, logits.shape[-1]).mean(0)
