@@ -1,0 +1,3 @@
+from .frames_data_preprocessor import FramesDataPreprocessor
+
+__all__ = ['FramesDataPreprocessor']
