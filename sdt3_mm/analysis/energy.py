@@ -124,14 +124,42 @@ class SpikeCounter:
     def reset(self):
         """Forget everything counted so far."""
         self.num_images = 0
+        self.frames = None  # frames per image, once an image is counted
         # neuron name -> [sum of counts k (a tensor or 0.), outputs counted]
         self.spikes = {name: [0., 0] for name in self.neurons.values()}
         # layer or product name -> _Op, in execution order
         self.ops = OrderedDict()
 
-    def add_images(self, num):
-        """Count ``num`` more images for the per-image figures."""
+    def add_images(self, num, frames=1):
+        """Count ``num`` more images for the per-image figures.
+
+        Args:
+            num (int): Images (samples) the forward had.
+            frames (int): Frames per sample: a ``B x T x C x H x W`` input,
+                whose frames the backbone folds into its batch, is ``B``
+                images of ``T`` frames. The counts already cover every
+                frame; this sets the ``T`` the summary reports (frames x
+                the neurons' real time steps). Defaults to 1.
+
+        Raises:
+            ValueError: If ``frames`` differs from an earlier call's (count
+                clips of other lengths separately).
+        """
+        if isinstance(frames,
+                      bool) or not isinstance(frames, int) or frames < 1:
+            raise ValueError(f'SpikeCounter: frames must be a positive '
+                             f'integer, got {frames!r}')
+        if self.frames is not None and frames != self.frames:
+            raise ValueError(
+                f'SpikeCounter: images of {frames} frames after images of '
+                f'{self.frames}; count clips of other lengths separately')
+        self.frames = frames
         self.num_images += num
+
+    def _time_steps(self, neuron):
+        """Real time steps behind a neuron's counts per image: its own
+        ``time_steps`` times the frames of each image."""
+        return neuron.time_steps * (self.frames or 1)
 
     def __enter__(self):
         if self._handles:
@@ -268,7 +296,7 @@ class SpikeCounter:
                 rows.append(
                     dict(
                         neuron=name,
-                        T=neuron.time_steps,
+                        T=self._time_steps(neuron),
                         D=neuron.max_level,
                         mean_integer=mean,
                         firing_rate=mean / neuron.max_level))
@@ -296,8 +324,10 @@ class SpikeCounter:
             FLOPs (all T steps), synaptic ops, ``'MAC'`` or ``'AC'``,
             energy in pJ, each per image), the totals ``energy_mj``,
             ``mac_flops`` and ``ac_sops``, ``T`` and ``D`` (the sorted
-            values of the neurons), ``e_mac_pj``, ``e_ac_pj``,
-            ``mean_firing_rate`` and ``neurons`` (per neuron).
+            values of the neurons; ``T`` counts real time steps times the
+            frames of each image, see :meth:`add_images`), ``e_mac_pj``,
+            ``e_ac_pj``, ``mean_firing_rate`` and ``neurons`` (per
+            neuron).
 
         Raises:
             RuntimeError: If no image was counted, or no neuron fired
@@ -326,7 +356,7 @@ class SpikeCounter:
                     energy_pj=e_mac * flops * per_image)
             else:
                 row = dict(
-                    T=neuron.time_steps,
+                    T=self._time_steps(neuron),
                     D=neuron.max_level,
                     firing_rate=spike_flops /
                     (flops * neuron.max_level) if flops else 0.,
@@ -337,7 +367,7 @@ class SpikeCounter:
         return dict(
             layers=layers,
             num_images=self.num_images,
-            T=sorted({neuron.time_steps
+            T=sorted({self._time_steps(neuron)
                       for neuron in self.neurons}),
             D=sorted({neuron.max_level
                       for neuron in self.neurons}),

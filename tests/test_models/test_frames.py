@@ -67,8 +67,8 @@ def test_classifier_head_averages_logits_over_frames():
     with torch.no_grad():
         feats = backbone(x)
         logits = head(feats)
-        per_frame = torch.stack(
-            [head((feats[-1][:, t], )) for t in range(3)], 1)
+        per_frame = torch.stack([head((feats[-1][:, t], )) for t in range(3)],
+                                1)
     assert logits.shape == (2, 300)
     assert torch.allclose(logits, per_frame.mean(1), atol=1e-6)
 
@@ -115,3 +115,24 @@ def test_energy_counts_every_frame_once():
         separate.append(counter.summary()['energy_mj'])
     assert together.summary()['energy_mj'] == pytest.approx(
         sum(separate), rel=1e-6)
+
+
+def test_energy_summary_reports_frames_times_time_steps():
+    """Clips of T = 3 frames through stateless SFA neurons (D = 4): the
+    summary's T x D is 3 x 4, per layer too; clips of another length in
+    the same count are refused."""
+    from sdt3_mm.analysis import SpikeCounter
+    model = _backbone()
+    with torch.no_grad(), SpikeCounter(model) as counter:
+        model(_frames())
+        counter.add_images(2, frames=3)
+    summary = counter.summary()
+    assert summary['T'] == [3] and summary['D'] == [4]
+    assert {row['T'] for row in summary['layers'] if row['op'] == 'AC'} == {3}
+    assert {row['T'] for row in summary['neurons']} == {3}
+    with pytest.raises(
+            ValueError, match='images of 2 frames after images '
+            'of 3'):
+        counter.add_images(1, frames=2)
+    with pytest.raises(ValueError, match='frames must be a positive'):
+        counter.add_images(1, frames=0)

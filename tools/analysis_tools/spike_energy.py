@@ -70,7 +70,11 @@ def count(model, cfg, args):
                 model(data['inputs'])
             else:
                 model(**data, mode='predict')
-            counter.add_images(data['inputs'].shape[0])
+            inputs = data['inputs']
+            # B x T x C x H x W: B clips of T frames
+            counter.add_images(
+                inputs.shape[0],
+                frames=inputs.shape[1] if inputs.dim() == 5 else 1)
     return counter
 
 
