@@ -115,6 +115,21 @@ def config_scope(cfg):
     return scope
 
 
+def load_config(path, cfg_options=None):
+    """The config at ``path`` with ``cfg_options`` merged, and its scope.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: If its ``default_scope`` is not one we export.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config {path} does not exist')
+    cfg = Config.fromfile(path)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    return cfg, config_scope(cfg)
+
+
 def build_model(cfg, checkpoint=None):
     """Build ``cfg.model`` in evaluation mode and load ``checkpoint``.
 

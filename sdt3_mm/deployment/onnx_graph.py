@@ -18,11 +18,12 @@ import onnx
 _ROUND_OPS = ('Round', )
 
 
-def _producers(graph):
+def producers_of(graph):
+    """Each tensor name of ``graph`` to the node that writes it."""
     return {out: node for node in graph.node for out in node.output}
 
 
-def _constant_value(name, graph, producers):
+def scalar_constant(name, graph, producers):
     """The scalar value of a constant tensor (initialiser or Constant
     node), or None."""
     for init in graph.initializer:
@@ -55,7 +56,7 @@ def _rounds(rounded, level, graph, producers):
     if level not in operands:
         return False
     other = operands[1 - operands.index(level)]
-    return _constant_value(other, graph, producers) == 0.5
+    return scalar_constant(other, graph, producers) == 0.5
 
 
 def remove_straight_through(model):
@@ -73,7 +74,7 @@ def remove_straight_through(model):
         int: The number of straight-through sums removed.
     """
     graph = model.graph
-    producers = _producers(graph)
+    producers = producers_of(graph)
     graph_outputs = {out.name for out in graph.output}
     replace = {}
     for node in graph.node:

@@ -17,23 +17,13 @@ import tempfile
 import numpy as np
 import onnx
 
+from .onnx_graph import producers_of, scalar_constant
+
 #: Ops that only move their first input's elements.
 _MOVING_OPS = ('Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze')
 
 #: Ops whose inputs and weights are quantised.
 QUANTIZED_OPS = ('Conv', 'MatMul', 'Gemm')
-
-
-def _scalar(name, graph, producers):
-    for init in graph.initializer:
-        if init.name == name:
-            value = onnx.numpy_helper.to_array(init)
-            return float(value) if value.size == 1 else None
-    node = producers.get(name)
-    if node is not None and node.op_type == 'Constant':
-        value = onnx.numpy_helper.to_array(node.attribute[0].t)
-        return float(value) if value.size == 1 else None
-    return None
 
 
 def spike_tensors(model):
@@ -53,7 +43,7 @@ def spike_tensors(model):
         dict[str, float]: Tensor name to ``norm``.
     """
     graph = model.graph
-    producers = {out: node for node in graph.node for out in node.output}
+    producers = producers_of(graph)
     readers = {}
     for node in graph.node:
         for name in node.input:
@@ -66,13 +56,13 @@ def spike_tensors(model):
         if node.op_type == 'Floor' and clip is not None:
             # half up: Floor(Clip(x) + 0.5)
             clip = producers.get(clip.input[0])
-        if clip is None or clip.op_type != 'Clip' or _scalar(
+        if clip is None or clip.op_type != 'Clip' or scalar_constant(
                 clip.input[1], graph, producers) != 0:
             continue
         for reader in readers.get(node.output[0], []):
             norm = None
             if reader.op_type == 'Div' and reader.input[0] == node.output[0]:
-                norm = _scalar(reader.input[1], graph, producers)
+                norm = scalar_constant(reader.input[1], graph, producers)
             if norm is not None and norm > 0:
                 found[reader.output[0]] = norm
             else:

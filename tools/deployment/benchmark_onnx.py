@@ -36,12 +36,12 @@ import time
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 import sdt3_mm  # noqa: F401  (registries)
 from sdt3_mm.analysis import fold_bn
-from sdt3_mm.deployment import (build_model, config_batches, config_scope,
-                                export_module, export_onnx, ort_session,
+from sdt3_mm.deployment import (build_model, config_batches, export_module,
+                                export_onnx, load_config, ort_session,
                                 quantize_int8)
 
 
@@ -177,12 +177,7 @@ def score(run, model, cfg, scope):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config {args.config} does not exist')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    scope = config_scope(cfg)
+    cfg, scope = load_config(args.config, args.cfg_options)
     if args.accuracy and scope == 'mmdet':
         raise ValueError('--accuracy: a detector exports only its backbone '
                          'and neck, which give no labels to score')

@@ -22,9 +22,7 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config
-
-from sdt3_mm.deployment import (config_scope, describe_prediction,
+from sdt3_mm.deployment import (describe_prediction, load_config,
                                 onnx_inference, ort_session)
 
 
@@ -48,8 +46,7 @@ def main(argv=None):
     for path in [args.config, args.onnx, *args.images]:
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path} does not exist')
-    cfg = Config.fromfile(args.config)
-    scope = config_scope(cfg)
+    cfg, scope = load_config(args.config)
     session = ort_session(args.onnx)
     for image in args.images:
         label_map = None

@@ -39,14 +39,14 @@ import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 import sdt3_mm  # noqa: F401  (registries)
 from sdt3_mm.analysis import fold_bn
-from sdt3_mm.deployment import (build_model, config_batches, config_scope,
+from sdt3_mm.deployment import (build_model, config_batches,
                                 describe_prediction, export_module,
-                                export_onnx, onnx_inference, quantize_int8,
-                                verification_verdict, verify)
+                                export_onnx, load_config, onnx_inference,
+                                quantize_int8, verification_verdict, verify)
 
 
 def parse_args(argv=None):
@@ -127,12 +127,7 @@ def _describe(result):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config {args.config} does not exist')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    scope = config_scope(cfg)
+    cfg, scope = load_config(args.config, args.cfg_options)
     model = build_model(cfg, args.checkpoint)
     if args.fold_bn:
         model = fold_bn(model)
