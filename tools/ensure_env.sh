@@ -86,6 +86,18 @@ if ! step_done analysis; then
     mark_done analysis
 fi
 
+# tonic (the neuromorphic data library): an optional extra (`.[events]`).
+# Our event transforms are numpy only; tonic is what the tests compare the
+# binning against and what reads DVS Gesture, N-MNIST, ... for
+# tools/dataset_converters/tonic_to_npz.py. It pulls h5py, scipy, librosa,
+# numba and scikit-learn (+300 MB, 10-30 s) and, unpinned, setuptools 84
+# and numpy 2, which the stack does not run on: pinned in the same command.
+if ! step_done events; then
+    log "installing tonic 1.7.0 (event-camera data sets; optional extra)"
+    "${PIP[@]}" "tonic==1.7.0" "setuptools>=77.0.3,<82" "numpy<2"
+    mark_done events
+fi
+
 # Editable, so the checkout is what runs; re-done when setup.cfg changes.
 if [ ! -f "$STAMPS/package" ] || [ "$ROOT/setup.cfg" -nt "$STAMPS/package" ]; then
     log "installing sdt3_mm (editable) with test extras"

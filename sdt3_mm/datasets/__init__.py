@@ -1,3 +1,7 @@
+from .events import (EVENTS_DTYPE, BinarizeFrames, EventsToFrames,
+                     EventStreamDataset, LoadEvents, RandomDropEvents,
+                     RandomFlipEvents, ResizeFrames, frame_indices,
+                     load_events, write_event_file)
 from .shapes import (SHAPE_CLASSES, classification_scene, detection_scene,
                      render_scene, write_classification_set,
                      write_detection_set, write_segmentation_set)
@@ -7,8 +11,11 @@ from .shapes_segmentation import ShapesSegmentation
 from .transforms import CheckSegLabelRange
 
 __all__ = [
-    'SHAPE_CLASSES', 'CheckSegLabelRange', 'ShapesClassification',
-    'ShapesDetection', 'ShapesSegmentation', 'classification_scene',
-    'detection_scene', 'render_scene', 'write_classification_set',
-    'write_detection_set', 'write_segmentation_set'
+    'EVENTS_DTYPE', 'BinarizeFrames', 'EventStreamDataset', 'EventsToFrames',
+    'LoadEvents', 'RandomDropEvents', 'RandomFlipEvents', 'ResizeFrames',
+    'frame_indices', 'load_events', 'write_event_file', 'SHAPE_CLASSES',
+    'CheckSegLabelRange', 'ShapesClassification', 'ShapesDetection',
+    'ShapesSegmentation', 'classification_scene', 'detection_scene',
+    'render_scene', 'write_classification_set', 'write_detection_set',
+    'write_segmentation_set'
 ]

@@ -1,0 +1,185 @@
+"""Event streams: reading ``.npz`` recordings, and the transforms against
+tonic (the neuromorphic data library) where tonic defines the result."""
+import numpy as np
+import pytest
+import tonic  # the `events` extra, installed by tools/ensure_env.sh
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+from sdt3_mm.datasets import (EVENTS_DTYPE, EventsToFrames, EventStreamDataset,
+                              LoadEvents, RandomDropEvents, RandomFlipEvents,
+                              ResizeFrames, load_events, write_event_file)
+from sdt3_mm.models import FramesDataPreprocessor
+
+SENSOR = (20, 12, 2)
+
+
+def _stream(num=3000, seed=0, duration=100_003):
+    rng = np.random.default_rng(seed)
+    return tonic.io.make_structured_array(
+        rng.integers(0, SENSOR[0], num), rng.integers(0, SENSOR[1], num),
+        np.sort(rng.integers(7, 7 + duration, num)),
+        rng.integers(0, 2, num).astype(bool))
+
+
+def _frames(events, **kwargs):
+    results = dict(events=events, sensor_size=SENSOR)
+    return EventsToFrames(**kwargs)(results)['img']
+
+
+@pytest.mark.parametrize('num_frames', [1, 5, 8])
+def test_time_bins_are_tonics_with_the_remainder_in_the_last(num_frames):
+    events = _stream()
+    ours = _frames(events, num_frames=num_frames, by='time')
+    theirs = tonic.transforms.ToFrame(
+        sensor_size=SENSOR, n_time_bins=num_frames)(
+            events)
+    assert ours.shape == theirs.shape == (num_frames, 2, 12, 20)
+    np.testing.assert_array_equal(ours[:-1], theirs[:-1])
+    # tonic's windows end at t0 + T * w <= t_last: the rest it drops
+    width = (events['t'][-1] - events['t'][0]) // num_frames
+    rest = events[events['t'] >= events['t'][0] + num_frames * width]
+    assert len(rest) >= 1  # at least the last event
+    rest_frame = _frames(rest, num_frames=1, by='count')[0]
+    np.testing.assert_array_equal(ours[-1], theirs[-1] + rest_frame)
+    assert ours.sum() == len(events)
+
+
+def test_event_bins_are_tonics_with_the_remainder_in_the_last():
+    events = _stream(num=3000)
+    # 3000 = 8 x 375: nothing left over, the frames are tonic's exactly
+    np.testing.assert_array_equal(
+        _frames(events, num_frames=8, by='count'),
+        tonic.transforms.ToFrame(sensor_size=SENSOR, n_event_bins=8)(events))
+    events = _stream(num=3005)
+    ours = _frames(events, num_frames=8, by='count')
+    theirs = tonic.transforms.ToFrame(
+        sensor_size=SENSOR, n_event_bins=8)(
+            events)
+    np.testing.assert_array_equal(ours[:-1], theirs[:-1])
+    assert ours[-1].sum() == theirs[-1].sum() + 5
+    assert ours.sum() == 3005
+
+
+def test_polarity_channels_and_short_streams():
+    events = tonic.io.make_structured_array([3, 3, 4], [1, 1, 2], [0, 1, 2],
+                                            [True, True, False])
+    frames = _frames(events, num_frames=4, by='time')  # 3 time units < 4
+    # ON (p=1) counts in channel 1, OFF in channel 0, as in tonic
+    assert frames[0, 1, 1, 3] == 1 and frames[1, 1, 1, 3] == 1
+    assert frames[2, 0, 2, 4] == 1 and frames.sum() == 3
+    empty = _frames(events[:0], num_frames=4, by='count')
+    assert empty.shape == (4, 2, 12, 20) and not empty.any()
+
+
+@pytest.mark.parametrize('drop_prob', [0.3, (0.1, 0.6)])
+def test_drop_is_tonics_drop_event(drop_prob):
+    events = _stream()
+    np.random.seed(5)
+    ours = RandomDropEvents(drop_prob)(dict(events=events))['events']
+    np.random.seed(5)
+    theirs = tonic.transforms.DropEvent(p=drop_prob)(events)
+    np.testing.assert_array_equal(ours, theirs)
+    assert 0 < len(ours) < len(events)
+
+
+def test_flip_is_tonics_and_maps_direction_labels():
+    events = _stream()
+    flip = RandomFlipEvents(prob=1., label_map={0: 1, 1: 0})
+    results = flip(dict(events=events, sensor_size=SENSOR, gt_label=1))
+    theirs = tonic.transforms.RandomFlipLR(sensor_size=SENSOR, p=1.)(events)
+    np.testing.assert_array_equal(results['events'], theirs)
+    assert results['gt_label'] == 0 and results['flip']
+    kept = flip(dict(events=events, sensor_size=SENSOR, gt_label=4))
+    assert kept['gt_label'] == 4
+    vertical = RandomFlipEvents(
+        prob=1., direction='vertical')(
+            dict(events=events, sensor_size=SENSOR, gt_label=1))
+    theirs = tonic.transforms.RandomFlipUD(sensor_size=SENSOR, p=1.)(events)
+    np.testing.assert_array_equal(vertical['events'], theirs)
+    assert vertical['gt_label'] == 1
+    untouched = RandomFlipEvents(prob=0.)(
+        dict(events=events, sensor_size=SENSOR, gt_label=1))
+    assert untouched['events'] is events and not untouched['flip']
+    with pytest.raises(ValueError, match='both ways'):
+        RandomFlipEvents(label_map={0: 1})
+
+
+def test_resize_area_averages_counts():
+    frames = np.zeros((2, 2, 4, 6), np.float32)
+    frames[1, 0, :2, :2] = [[1, 2], [3, 6]]
+    results = ResizeFrames(scale=(3, 2))(dict(img=frames, img_shape=(4, 6)))
+    assert results['img'].shape == (2, 2, 2, 3)
+    assert results['img'][1, 0, 0, 0] == 3 and results['img'].sum() == 3
+    assert results['img_shape'] == (2, 3)
+
+
+def test_files_in_both_layouts_and_their_errors(tmp_path):
+    events = _stream(num=50)
+    write_event_file(tmp_path / 'a.npz', events)
+    np.savez(
+        tmp_path / 'b.npz',
+        t=events['t'],
+        x=events['x'],
+        y=events['y'],
+        p=events['p'].astype(np.int8))
+    for name in ('a.npz', 'b.npz'):
+        loaded = load_events(tmp_path / name)
+        assert loaded.dtype == EVENTS_DTYPE
+        np.testing.assert_array_equal(loaded, events)
+
+    np.savez(tmp_path / 'bad.npz', t=events['t'], x=events['x'])
+    with pytest.raises(ValueError, match='bad.npz.*arrays "x", "y", "t", "p"'):
+        load_events(tmp_path / 'bad.npz')
+    np.savez(
+        tmp_path / 'pm.npz',
+        t=events['t'],
+        x=events['x'],
+        y=events['y'],
+        p=np.where(events['p'], 1, -1))
+    with pytest.raises(ValueError, match='pm.npz: polarities'):
+        load_events(tmp_path / 'pm.npz')
+
+    load = LoadEvents(sensor_size=SENSOR)
+    shuffled = events[::-1]
+    write_event_file(tmp_path / 'unsorted.npz', shuffled)
+    with pytest.raises(ValueError, match='unsorted.npz.*not sorted'):
+        load(dict(img_path=str(tmp_path / 'unsorted.npz')))
+    with pytest.raises(ValueError, match='a.npz: x = 19 lies outside'):
+        LoadEvents(sensor_size=(10, 12, 2))(
+            dict(img_path=str(tmp_path / 'a.npz')))
+    with pytest.raises(ValueError, match='one polarity'):
+        LoadEvents(sensor_size=(20, 12, 1))(
+            dict(img_path=str(tmp_path / 'a.npz')))
+
+
+def test_a_folder_of_recordings_trains_as_frames(tmp_path):
+    """Folder layout -> pipeline -> frames -> FramesDataPreprocessor."""
+    for label, name in enumerate(['left', 'right', 'still']):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            write_event_file(tmp_path / name / f'{i}.npz',
+                             _stream(num=200, seed=3 * label + i))
+    pipeline = [
+        dict(type='sdt3_mm.LoadEvents', sensor_size=SENSOR),
+        dict(type='sdt3_mm.RandomDropEvents', drop_prob=(0., 0.2)),
+        dict(type='sdt3_mm.RandomFlipEvents', label_map={
+            0: 1,
+            1: 0
+        }),
+        dict(type='sdt3_mm.EventsToFrames', num_frames=4),
+        dict(type='sdt3_mm.ResizeFrames', scale=(10, 6)),
+        dict(type='sdt3_mm.BinarizeFrames'),
+        dict(type='PackInputs'),
+    ]
+    init_default_scope('mmpretrain')
+    dataset = EventStreamDataset(data_root=str(tmp_path), pipeline=pipeline)
+    assert dataset.metainfo['classes'] == ('left', 'right', 'still')
+    assert [dataset.get_data_info(i)['gt_label']
+            for i in range(6)] == [0, 0, 1, 1, 2, 2]
+    batch = pseudo_collate([dataset[i] for i in range(6)])
+    assert batch['inputs'][0].shape == (4, 2, 6, 10)
+    assert set(torch.unique(batch['inputs'][0]).tolist()) <= {0., 1.}
+    data = FramesDataPreprocessor()(batch, training=True)
+    assert data['inputs'].shape == (6, 4, 2, 6, 10)
