@@ -1,7 +1,7 @@
 from .events import (EVENTS_DTYPE, BinarizeFrames, EventsToFrames,
                      EventStreamDataset, LoadEvents, RandomDropEvents,
                      RandomFlipEvents, ResizeFrames, frame_indices,
-                     load_events, write_event_file)
+                     load_events, write_event_file, write_event_split)
 from .shapes import (SHAPE_CLASSES, classification_scene, detection_scene,
                      render_scene, write_classification_set,
                      write_detection_set, write_segmentation_set)
@@ -13,9 +13,9 @@ from .transforms import CheckSegLabelRange
 __all__ = [
     'EVENTS_DTYPE', 'BinarizeFrames', 'EventStreamDataset', 'EventsToFrames',
     'LoadEvents', 'RandomDropEvents', 'RandomFlipEvents', 'ResizeFrames',
-    'frame_indices', 'load_events', 'write_event_file', 'SHAPE_CLASSES',
-    'CheckSegLabelRange', 'ShapesClassification', 'ShapesDetection',
-    'ShapesSegmentation', 'classification_scene', 'detection_scene',
-    'render_scene', 'write_classification_set', 'write_detection_set',
-    'write_segmentation_set'
+    'frame_indices', 'load_events', 'write_event_file', 'write_event_split',
+    'SHAPE_CLASSES', 'CheckSegLabelRange', 'ShapesClassification',
+    'ShapesDetection', 'ShapesSegmentation', 'classification_scene',
+    'detection_scene', 'render_scene', 'write_classification_set',
+    'write_detection_set', 'write_segmentation_set'
 ]

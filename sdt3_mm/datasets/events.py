@@ -24,7 +24,9 @@ A typical pipeline::
 :class:`~sdt3_mm.models.FramesDataPreprocessor` batches them as
 ``B x T x P x H x W``.
 """
+import os
 import os.path as osp
+import re
 
 import numpy as np
 import torch
@@ -459,3 +461,54 @@ def write_event_file(path, events):
                              f'{EVENTS_DTYPE[name]}')
     np.savez_compressed(path, events=out)
     return osp.abspath(path)
+
+
+def class_folder_name(name):
+    """A class name as a folder name: characters other than letters,
+    digits, ``-`` and ``.`` become ``_`` (annotation lines are split at
+    spaces)."""
+    return re.sub(r'[^0-9A-Za-z.-]+', '_', str(name)).strip('_') or 'class'
+
+
+def write_event_split(samples, classes, out_dir, split):
+    """Write labelled recordings in :class:`EventStreamDataset`'s layout.
+
+    Writes ``out_dir/<split>/<class>/<index>.npz``
+    (:func:`write_event_file`), the annotation file
+    ``out_dir/meta/<split>.txt`` (lines ``<class>/<index>.npz <label>``)
+    and ``out_dir/meta/classes.txt`` (one name per line, the ``classes``
+    argument of the data set).
+
+    Args:
+        samples (Iterable[tuple]): ``(events, label)`` pairs, e.g. a tonic
+            data set (``tonic.datasets.DVSGesture(...)``): events a
+            structured array with fields ``x, y, t, p``, label an integer
+            in ``0..len(classes) - 1``.
+        classes (Sequence[str]): Class names, in label order.
+        out_dir (str): Root of the written set.
+        split (str): Split name (``'train'``, ``'test'``, ...).
+
+    Returns:
+        int: Recordings written.
+    """
+    folders = [class_folder_name(name) for name in classes]
+    if len(set(folders)) != len(folders):
+        raise ValueError(f'write_event_split: class names {list(classes)} '
+                         f'give folder names {folders} that are not unique')
+    os.makedirs(osp.join(out_dir, 'meta'), exist_ok=True)
+    lines = []
+    for index, (events, label) in enumerate(samples):
+        label = int(np.asarray(label).reshape(-1)[0])
+        if not 0 <= label < len(classes):
+            raise ValueError(f'write_event_split: sample {index} has label '
+                             f'{label}, outside 0..{len(classes) - 1}')
+        relative = f'{folders[label]}/{index:06d}.npz'
+        path = osp.join(out_dir, split, relative)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        write_event_file(path, events)
+        lines.append(f'{relative} {label}\n')
+    with open(osp.join(out_dir, 'meta', f'{split}.txt'), 'w') as f:
+        f.writelines(lines)
+    with open(osp.join(out_dir, 'meta', 'classes.txt'), 'w') as f:
+        f.writelines(f'{name}\n' for name in classes)
+    return len(lines)
