@@ -7,13 +7,15 @@ from .shapes import (SHAPE_CLASSES, classification_scene, detection_scene,
                      write_detection_set, write_segmentation_set)
 from .shapes_classification import ShapesClassification
 from .shapes_detection import ShapesDetection
+from .shapes_events import EVENT_SHAPE_CLASSES, write_event_set
 from .shapes_segmentation import ShapesSegmentation
 from .transforms import CheckSegLabelRange
 
 __all__ = [
-    'EVENTS_DTYPE', 'BinarizeFrames', 'EventStreamDataset', 'EventsToFrames',
-    'LoadEvents', 'RandomDropEvents', 'RandomFlipEvents', 'ResizeFrames',
-    'frame_indices', 'load_events', 'write_event_file', 'write_event_split',
+    'EVENTS_DTYPE', 'EVENT_SHAPE_CLASSES', 'BinarizeFrames',
+    'EventStreamDataset', 'EventsToFrames', 'LoadEvents', 'RandomDropEvents',
+    'RandomFlipEvents', 'ResizeFrames', 'frame_indices', 'load_events',
+    'write_event_file', 'write_event_set', 'write_event_split',
     'SHAPE_CLASSES', 'CheckSegLabelRange', 'ShapesClassification',
     'ShapesDetection', 'ShapesSegmentation', 'classification_scene',
     'detection_scene', 'render_scene', 'write_classification_set',
