@@ -8,6 +8,7 @@ from .shapes import (SHAPE_CLASSES, classification_scene, detection_scene,
 from .shapes_classification import ShapesClassification
 from .shapes_detection import ShapesDetection
 from .shapes_events import EVENT_SHAPE_CLASSES, write_event_set
+from .shapes_events_classification import ShapesEvents
 from .shapes_segmentation import ShapesSegmentation
 from .transforms import CheckSegLabelRange
 
@@ -17,7 +18,7 @@ __all__ = [
     'RandomFlipEvents', 'ResizeFrames', 'frame_indices', 'load_events',
     'write_event_file', 'write_event_set', 'write_event_split',
     'SHAPE_CLASSES', 'CheckSegLabelRange', 'ShapesClassification',
-    'ShapesDetection', 'ShapesSegmentation', 'classification_scene',
-    'detection_scene', 'render_scene', 'write_classification_set',
-    'write_detection_set', 'write_segmentation_set'
+    'ShapesDetection', 'ShapesEvents', 'ShapesSegmentation',
+    'classification_scene', 'detection_scene', 'render_scene',
+    'write_classification_set', 'write_detection_set', 'write_segmentation_set'
 ]

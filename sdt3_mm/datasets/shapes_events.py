@@ -56,6 +56,7 @@ import os.path as osp
 
 import numpy as np
 
+from .events import EVENTS_DTYPE
 from .shapes import _SPLIT_IDS, TEXTURES, _write_once, shape_polygon, texture
 
 EVENT_SHAPE_CLASSES = ('move_left', 'move_right', 'move_up', 'move_down',
@@ -63,8 +64,6 @@ EVENT_SHAPE_CLASSES = ('move_left', 'move_right', 'move_up', 'move_down',
 # The shapes with a convex outline, whose coverage is the signed distance to
 # the nearest edge line.
 EVENT_SHAPES = ('circle', 'square', 'triangle', 'hexagon')
-EVENT_DTYPE = np.dtype([('x', np.int16), ('y', np.int16), ('t', np.int64),
-                        ('p', bool)])
 
 
 def _edge_lines(name, angle):
@@ -213,7 +212,7 @@ def frames_to_events(frames,
         eps (float): Added to the intensity before the log.
 
     Returns:
-        np.ndarray: The events (:data:`EVENT_DTYPE`), sorted by ``t``.
+        np.ndarray: The events (:data:`EVENTS_DTYPE`), sorted by ``t``.
     """
     num_frames, height, width = frames.shape
     pixels = height * width
@@ -255,7 +254,7 @@ def frames_to_events(frames,
         when = when + rng.normal(0, jitter_us, len(when))
     when = np.clip(np.rint(when), 0, duration_us).astype(np.int64)
     order = np.argsort(when, kind='stable')
-    events = np.empty(len(order), EVENT_DTYPE)
+    events = np.empty(len(order), EVENTS_DTYPE)
     events['x'] = where[order] % width
     events['y'] = where[order] // width
     events['t'] = when[order]

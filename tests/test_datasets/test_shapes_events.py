@@ -6,13 +6,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import tonic
 
 from sdt3_mm.datasets import EVENT_SHAPE_CLASSES, write_event_set
-from sdt3_mm.datasets.shapes_events import (EVENT_DTYPE, event_sample,
+from sdt3_mm.datasets.shapes_events import (EVENTS_DTYPE, event_sample,
                                             frames_to_events)
 
-TONIC_DTYPE = np.dtype([('x', np.int16), ('y', np.int16), ('t', np.int64),
-                        ('p', bool)])
+TONIC_DTYPE = tonic.io.events_struct
 SMALL = dict(sensor_size=(32, 24), duration_us=50_000, num_frames=16)
 
 
@@ -27,7 +27,7 @@ def _samples(split='train', count=12, **kwargs):
 
 def test_events_have_tonic_layout_and_ranges():
     for events, label in _samples():
-        assert events.dtype == TONIC_DTYPE == EVENT_DTYPE
+        assert events.dtype == TONIC_DTYPE == EVENTS_DTYPE
         assert len(events) > 100
         assert events['x'].min() >= 0 and events['x'].max() < 32
         assert events['y'].min() >= 0 and events['y'].max() < 24
