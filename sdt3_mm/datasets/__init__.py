@@ -2,6 +2,9 @@ from .events import (EVENTS_DTYPE, BinarizeFrames, EventsToFrames,
                      EventStreamDataset, LoadEvents, RandomDropEvents,
                      RandomFlipEvents, ResizeFrames, frame_indices,
                      load_events, write_event_file, write_event_split)
+from .hardvs import HARDVS, HARDVS_NUM_CLASSES
+from .hardvs_transforms import (HARDVSDecode, LoadHARDVSClip, RandomFlipFrames,
+                                ResizeCenterCropFrames)
 from .shapes import (SHAPE_CLASSES, classification_scene, detection_scene,
                      render_scene, write_classification_set,
                      write_detection_set, write_segmentation_set)
@@ -16,9 +19,11 @@ __all__ = [
     'EVENTS_DTYPE', 'EVENT_SHAPE_CLASSES', 'BinarizeFrames',
     'EventStreamDataset', 'EventsToFrames', 'LoadEvents', 'RandomDropEvents',
     'RandomFlipEvents', 'ResizeFrames', 'frame_indices', 'load_events',
-    'write_event_file', 'write_event_set', 'write_event_split',
-    'SHAPE_CLASSES', 'CheckSegLabelRange', 'ShapesClassification',
-    'ShapesDetection', 'ShapesEvents', 'ShapesSegmentation',
-    'classification_scene', 'detection_scene', 'render_scene',
-    'write_classification_set', 'write_detection_set', 'write_segmentation_set'
+    'write_event_file', 'write_event_set', 'write_event_split', 'HARDVS',
+    'HARDVS_NUM_CLASSES', 'HARDVSDecode', 'LoadHARDVSClip', 'RandomFlipFrames',
+    'ResizeCenterCropFrames', 'SHAPE_CLASSES', 'CheckSegLabelRange',
+    'ShapesClassification', 'ShapesDetection', 'ShapesEvents',
+    'ShapesSegmentation', 'classification_scene', 'detection_scene',
+    'render_scene', 'write_classification_set', 'write_detection_set',
+    'write_segmentation_set'
 ]
