@@ -5,6 +5,7 @@ import os.path as osp
 import sys
 from contextlib import ExitStack
 
+import torch
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -75,7 +76,9 @@ class FiringRateHook(Hook):
 
     Energy follows the papers' convention (BN folded, T x D steps, T and D
     taken from the neurons): ``E_MAC * FLOPs(layers on real values) + E_AC
-    * sum FLOPs * rate * T * D``. Use it as ``custom_hooks =
+    * sum FLOPs * rate * T * D``; for clips (samples of ``T x C x H x W``
+    frames, batched as ``B x T x C x H x W``) T counts the frames too, as
+    :meth:`SpikeCounter.add_images` explains. Use it as ``custom_hooks =
     [dict(type='sdt3_mm.FiringRateHook')]``.
 
     The counting hooks are on the model only while an iteration runs:
@@ -134,10 +137,24 @@ class FiringRateHook(Hook):
             raise
         self._scope = scope
 
-    def _count(self, outputs):
+    @staticmethod
+    def _frames(data_batch):
+        """Frames per sample: ``T`` for clips (``T x C x H x W`` samples,
+        batched as ``B x T x C x H x W``), 1 for images."""
+        inputs = data_batch.get('inputs') if isinstance(data_batch,
+                                                        dict) else None
+        if isinstance(inputs, torch.Tensor):
+            return inputs.shape[1] if inputs.dim() == 5 else 1
+        if isinstance(inputs, (list, tuple)) and inputs and isinstance(
+                inputs[0], torch.Tensor) and inputs[0].dim() == 4:
+            return inputs[0].shape[0]
+        return 1
+
+    def _count(self, outputs, data_batch=None):
         self._release()
         if self._counter is not None:
-            self._counter.add_images(len(outputs))
+            self._counter.add_images(
+                len(outputs), frames=self._frames(data_batch))
 
     def _finish(self, runner, mode, metrics):
         self._release()
@@ -185,14 +202,14 @@ class FiringRateHook(Hook):
         self._open(runner)
 
     def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        self._count(outputs)
+        self._count(outputs, data_batch)
 
     def after_test_iter(self,
                         runner,
                         batch_idx,
                         data_batch=None,
                         outputs=None):
-        self._count(outputs)
+        self._count(outputs, data_batch)
 
     def after_val_epoch(self, runner, metrics=None):
         self._finish(runner, 'val', metrics)
