@@ -47,7 +47,7 @@ def test_every_demo_config_is_served_by_one_layout():
     assert served == demo
 
 
-@pytest.mark.parametrize('layout', ['cls', 'coco', 'ade20k'])
+@pytest.mark.parametrize('layout', ['cls', 'coco', 'ade20k', 'events'])
 def test_defaults_are_the_configs_data_set_arguments(layout):
     """Counts included, which the writing test below shrinks."""
     tool = _tool()
@@ -67,7 +67,7 @@ def test_defaults_are_the_configs_data_set_arguments(layout):
                 assert defaults[key] == used, (config, argument)
 
 
-@pytest.mark.parametrize('layout', ['cls', 'coco', 'ade20k'])
+@pytest.mark.parametrize('layout', ['cls', 'coco', 'ade20k', 'events'])
 def test_default_output_is_accepted_by_the_demo_configs(layout, tmp_path):
     tool = _tool()
     out = str(tmp_path / layout)

@@ -12,11 +12,12 @@ Example::
     python tools/misc/make_demo_data.py cls data/shapes_cls
     python tools/misc/make_demo_data.py coco data/shapes_det
     python tools/misc/make_demo_data.py ade20k data/shapes_seg
+    python tools/misc/make_demo_data.py events data/shapes_events
 """
 import argparse
 
 from sdt3_mm.datasets import (write_classification_set, write_detection_set,
-                              write_segmentation_set)
+                              write_event_set, write_segmentation_set)
 
 # Per layout: the writer, the demo configs that read the set, and the
 # writer's arguments as those configs' data sets pass them (a data set's
@@ -35,6 +36,9 @@ LAYOUTS = {
     (write_segmentation_set,
      ('configs/demo/fpn_e-spikeformer-t_spike-fpn_shapes-seg.py', ),
      dict(num_train=600, num_val=100, size=128, seed=0, max_objects=6)),
+    'events':
+    (write_event_set, ('configs/demo/e-spikeformer-t_shapes-events.py', ),
+     dict(num_train=1200, num_val=300, sensor_size=(64, 64), seed=0)),
 }
 # Option of each writer argument, and the data set argument it sets.
 OPTIONS = dict(
@@ -42,7 +46,8 @@ OPTIONS = dict(
     num_val=('--num-val', 'num_val'),
     size=('--size', 'image_size'),
     seed=('--seed', 'seed'),
-    max_objects=('--max-objects', 'max_objects'))
+    max_objects=('--max-objects', 'max_objects'),
+    sensor_size=('--sensor-size', 'sensor_size'))
 
 
 def _positive_int(text):
@@ -65,7 +70,8 @@ def parse_args(argv=None):
         choices=sorted(LAYOUTS),
         help='cls: ImageNet folder layout (one shape per image); coco: COCO '
         'instances (several shapes per image, boxes and polygons); ade20k: '
-        'the same scenes with per-pixel label maps')
+        'the same scenes with per-pixel label maps; events: simulated '
+        'event-camera recordings of a moving shape (.npz, tonic layout)')
     parser.add_argument('out', help='folder to write')
     parser.add_argument(
         '--num-train',
@@ -86,7 +92,17 @@ def parse_args(argv=None):
         type=_positive_int,
         help=f'most shapes per image, coco and ade20k only (default: '
         f'{_defaults("max_objects")})')
-    return parser, parser.parse_args(argv)
+    parser.add_argument(
+        '--sensor-size',
+        type=_positive_int,
+        nargs=2,
+        metavar=('W', 'H'),
+        help=f'simulated camera, events only (default: '
+        f'{_defaults("sensor_size")})')
+    args = parser.parse_args(argv)
+    if args.sensor_size is not None:
+        args.sensor_size = tuple(args.sensor_size)
+    return parser, args
 
 
 def main(argv=None):
