@@ -25,7 +25,7 @@ CUSTOM_HOOKS = {
 
 
 def test_configs_are_found():
-    assert len(CONFIGS) == 26
+    assert len(CONFIGS) == 29
 
 
 @pytest.mark.parametrize(
