@@ -23,3 +23,13 @@ def official_fixture():
     """The reference case produced by the original E-SpikeFormer code."""
     return torch.load(
         osp.join(DATA, 'e_spikeformer_s_official.pth'), weights_only=True)
+
+
+@pytest.fixture
+def mmpretrain_scope():
+    """MMPretrain's registry scope for the test, restored afterwards (a
+    global ``init_default_scope`` would leak into the tests that follow on
+    the same worker)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield

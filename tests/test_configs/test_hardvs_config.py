@@ -12,7 +12,7 @@ from hardvs_fixture import SAMPLES, write_hardvs
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -80,9 +80,8 @@ def test_recipe_numbers_and_no_decay_on_1d_params():
         assert decay[id(p)] == (0.0 if p.ndim == 1 else 0.01), name
 
 
-def test_pipeline_on_the_official_layout(hardvs_root):
+def test_pipeline_on_the_official_layout(hardvs_root, mmpretrain_scope):
     cfg = Config.fromfile(CONFIG)
-    init_default_scope('mmpretrain')
     from mmpretrain.registry import DATASETS
     for loader, labels in ((cfg.train_dataloader, [0, 0, 299]),
                            (cfg.test_dataloader, [1])):

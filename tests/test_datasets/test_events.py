@@ -5,7 +5,6 @@ import pytest
 import tonic  # the `events` extra, installed by tools/ensure_env.sh
 import torch
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
 
 from sdt3_mm.datasets import (EVENTS_DTYPE, EventsToFrames, EventStreamDataset,
                               LoadEvents, RandomDropEvents, RandomFlipEvents,
@@ -154,7 +153,7 @@ def test_files_in_both_layouts_and_their_errors(tmp_path):
             dict(img_path=str(tmp_path / 'a.npz')))
 
 
-def test_a_folder_of_recordings_trains_as_frames(tmp_path):
+def test_a_folder_of_recordings_trains_as_frames(tmp_path, mmpretrain_scope):
     """Folder layout -> pipeline -> frames -> FramesDataPreprocessor."""
     for label, name in enumerate(['left', 'right', 'still']):
         (tmp_path / name).mkdir()
@@ -173,7 +172,6 @@ def test_a_folder_of_recordings_trains_as_frames(tmp_path):
         dict(type='sdt3_mm.BinarizeFrames'),
         dict(type='PackInputs'),
     ]
-    init_default_scope('mmpretrain')
     dataset = EventStreamDataset(data_root=str(tmp_path), pipeline=pipeline)
     assert dataset.metainfo['classes'] == ('left', 'right', 'still')
     assert [dataset.get_data_info(i)['gt_label']

@@ -8,7 +8,6 @@ import torch
 from hardvs_fixture import (CHANNEL0, CHANNEL1, EDGE_PIXELS, SAMPLES,
                             frame_pixels, write_hardvs)
 from mmengine.dataset import Compose
-from mmengine.registry import init_default_scope
 from PIL import Image
 
 from sdt3_mm.datasets import (HARDVS, HARDVSDecode, LoadHARDVSClip,
@@ -67,11 +66,10 @@ def test_decode_exact_at_thresholds():
 
 
 def test_test_pipeline_matches_reference_decoding(hardvs_root):
-    init_default_scope('sdt3_mm')
     pipeline = Compose([
-        dict(type='LoadHARDVSClip', num_frames=8, test_mode=True),
-        dict(type='ResizeCenterCropFrames', scale=256, crop_size=224),
-        dict(type='HARDVSDecode'),
+        dict(type='sdt3_mm.LoadHARDVSClip', num_frames=8, test_mode=True),
+        dict(type='sdt3_mm.ResizeCenterCropFrames', scale=256, crop_size=224),
+        dict(type='sdt3_mm.HARDVSDecode'),
     ])
     frame_dir = osp.join(hardvs_root, 'rawframe/action_001/dvSave-a/clip0')
     results = pipeline(dict(frame_dir=frame_dir))

@@ -6,7 +6,6 @@ import os.path as osp
 import numpy as np
 import pytest
 import tonic
-from mmengine.registry import init_default_scope
 
 from sdt3_mm.datasets import EventStreamDataset
 
@@ -46,14 +45,14 @@ def _write_dvs_gesture(root):
                 np.save(recordings / f'{label}.npy', rows)
 
 
-def test_dvs_gesture_through_tonic_into_our_data_set(tmp_path, capsys):
+def test_dvs_gesture_through_tonic_into_our_data_set(tmp_path, capsys,
+                                                     mmpretrain_scope):
     _write_dvs_gesture(tmp_path / 'tonic')
     out = tmp_path / 'dvs_gesture'
     _tool().main(['DVSGesture', str(tmp_path / 'tonic'), str(out)])
     assert 'DVSGesture train: 100 recordings, sensor_size (128, 128, 2)' \
         in capsys.readouterr().out
 
-    init_default_scope('mmpretrain')
     for split, train in (('train', True), ('test', False)):
         reference = tonic.datasets.DVSGesture(
             str(tmp_path / 'tonic'), train=train)
