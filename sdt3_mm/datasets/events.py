@@ -445,10 +445,11 @@ class BinarizeFrames(BaseTransform):
 
 
 def write_event_file(path, events):
-    """Write ``events`` (any structured array with fields ``x, y, t, p``)
-    as one ``.npz`` file in :data:`EVENTS_DTYPE`, which :func:`load_events`
-    reads. Values that do not fit the layout raise an error."""
-    out = np.empty(len(events), EVENTS_DTYPE)
+    """Write ``events`` (a structured array with fields ``x, y, t, p``, or
+    a dict of four equally long arrays) as one ``.npz`` file in
+    :data:`EVENTS_DTYPE`, which :func:`load_events` reads. Values that do
+    not fit the layout raise an error."""
+    out = np.empty(len(np.asarray(events['t'])), EVENTS_DTYPE)
     for name in _FIELDS:
         values = np.asarray(events[name])
         if name == 'p' and values.size and (values.min() < 0

@@ -140,6 +140,14 @@ def test_files_in_both_layouts_and_their_errors(tmp_path):
     with pytest.raises(ValueError, match='pm.npz: polarities'):
         load_events(tmp_path / 'pm.npz')
 
+    # what the layout cannot hold is refused, not wrapped or cast
+    with pytest.raises(ValueError, match='c.npz: polarities must be 0 and 1'):
+        write_event_file(tmp_path / 'c.npz',
+                         dict(x=[1], y=[1], t=[0], p=np.array([-1])))
+    with pytest.raises(ValueError, match='d.npz: field x does not fit'):
+        write_event_file(tmp_path / 'd.npz',
+                         dict(x=[40000], y=[1], t=[0], p=[1]))
+
     load = LoadEvents(sensor_size=SENSOR)
     shuffled = events[::-1]
     write_event_file(tmp_path / 'unsorted.npz', shuffled)
