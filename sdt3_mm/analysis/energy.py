@@ -8,8 +8,8 @@ The convention of this line of work (Spike-driven Transformer V1-V3)::
 where FLOPs are multiply-accumulates of a layer per time step as deployed
 (BN folded: a stacked conv1d pair costs one conv), ``rate`` is the firing
 rate of the layer's input per virtual time step (``mean k / D`` of the
-tensor it read, ``k`` the counts of the neuron that fired it, ``D`` that
-neuron's ``max_level``), and ``T x D`` the real times virtual time steps:
+tensor it read, ``k`` its integer counts, ``D`` the ``max_level`` of the
+neurons that fired them), and ``T x D`` the real times virtual time steps:
 E-SpikeFormer's SFA neurons fire ``D`` virtual steps in one real step
 (``T = 1``), Meta-SpikeFormer's LIF neurons one binary spike per step over
 ``T`` real steps (``D = 1``).
@@ -20,18 +20,21 @@ each call, and the spikes its input holds, already cover the ``T`` steps:
 per image, a spike-reading layer costs ``FLOPs(call) / B * mean k``,
 which is ``FLOPs * rate * T * D`` above; a layer reading real values costs
 its FLOPs as run (in a model over ``T`` steps the stem runs on the image
-``T`` times).
+``T`` times). Which layers read spikes is decided by what they receive
+(:mod:`.spike_inputs`): a layer reading upsampled spike maps, or a sum of
+several levels' maps, is charged their counts. docs/energy.md works an
+example by hand.
 """
 import math
 from collections import OrderedDict
 
 import torch
+import torch.nn.functional as F
 from mmengine.dist import all_reduce, get_world_size
 
-from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
-from sdt3_mm.models.utils.spike_layers import StackedConvBN1d
+from sdt3_mm.models.utils.spike_contract import MergedLayers, SpikeProduct
 from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
-from .spike_sources import SpikeSources, join_name, weight_layers
+from .spike_inputs import SpikeInputs, join_name, weight_layers
 
 # Energy per operation in pJ, 45 nm CMOS (Horowitz, ISSCC 2014): a MAC is
 # a multiply plus an add, an AC an add.
@@ -47,33 +50,40 @@ def layer_flops(layer, x, y):
 
     Args:
         layer (nn.Module): A conv, transposed conv, linear layer or a
-            :class:`StackedConvBN1d` (costed as the one conv it folds to).
+            :class:`~sdt3_mm.models.utils.spike_contract.MergedLayers`
+            module (costed as the one layer it merges to).
         x (Tensor): Its input.
         y (Tensor): Its output.
 
     Returns:
         int: The number of multiply-accumulates.
     """
-    if isinstance(layer, StackedConvBN1d):
-        return x.numel() * layer.conv2.out_channels
+    if isinstance(layer, MergedLayers):
+        return layer.merged_flops(x, y)
     if isinstance(layer, torch.nn.Linear):
         return y.numel() * layer.in_features
-    if isinstance(layer, torch.nn.ConvTranspose2d):
+    if isinstance(layer, torch.nn.modules.conv._ConvTransposeNd):
         return x.numel() * (layer.out_channels // layer.groups) * math.prod(
             layer.kernel_size)
     return y.numel() * (layer.in_channels // layer.groups) * math.prod(
         layer.kernel_size)
 
 
-class _Op:
-    """Counts of one weight layer or attention product."""
+def _add(a, b):
+    return b if a is None else a + b
 
-    __slots__ = ('flops', 'spike_flops', 'neuron')
+
+class _Op:
+    """Counts of one weight layer or partial product, over its calls."""
+
+    __slots__ = ('flops', 'mac_flops', 'spike_flops', 'votes', 'neuron')
 
     def __init__(self):
         self.flops = 0  # multiply-accumulates, all calls
-        self.spike_flops = None  # sum over calls of FLOPs * mean k (tensor)
-        self.neuron = None  # the neuron feeding it (None: real values)
+        self.mac_flops = 0.  # of calls that read real values (tensor)
+        self.spike_flops = 0.  # sum over spike calls of FLOPs/numel * sum k
+        self.votes = None  # spike calls per norm index (tensor)
+        self.neuron = None  # the neuron whose output it read, if known
 
 
 class SpikeCounter:
@@ -95,15 +105,19 @@ class SpikeCounter:
 
     Any :class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` is
     counted through its contract (``spike_counts``, ``max_level``,
-    ``time_steps``). A weight layer whose input is a neuron's output (or a
-    reshape of it) costs accumulates, ``FLOPs * mean k`` of that input;
-    any other weight layer reads real values and costs multiply-
-    accumulates. Each product of a
-    :class:`~sdt3_mm.models.utils.spike_code_ops.LinearAttentionProduct`
-    costs the FLOPs its module gives (``flops``) and reads the spikes of the
-    operand its module names (``spike_operands``: k for ``v @ k^T``, q for
-    the product with q). The model must be in evaluation mode, where
-    neurons, weight layers and attention products are called as modules.
+    ``norm``, ``time_steps``). What each weight layer costs is decided by
+    what it receives, by the rule of :mod:`.spike_inputs`: an input of
+    integer counts over a neuron's norm (a neuron's output, or anything made
+    from outputs without arithmetic but adding counts: reshapes, nearest
+    upsampling, pooling by max, concatenation, sums of spike maps) costs
+    ``FLOPs / numel * sum(k)`` accumulates; any other input the layer's
+    multiply-accumulates. A
+    :class:`~sdt3_mm.models.utils.spike_contract.MergedLayers` module is one
+    layer (its merged FLOPs, reading its input), and each partial product of
+    a :class:`~sdt3_mm.models.utils.spike_contract.SpikeProduct` costs the
+    FLOPs its module gives (``flops``) reading the operand its module names
+    (``spike_operands``). The model must be in evaluation mode, where
+    neurons, weight layers and products are called as modules.
 
     Args:
         model (nn.Module): The model; it must hold a spiking neuron.
@@ -117,7 +131,7 @@ class SpikeCounter:
             raise ValueError(
                 f'SpikeCounter: {type(model).__name__} has no spiking neuron '
                 f'(no SpikingNeuron module), so there are no spikes to count')
-        self._sources = SpikeSources()
+        self._inputs = SpikeInputs(model)
         self._handles = []
         self.reset()
 
@@ -170,7 +184,7 @@ class SpikeCounter:
             for name, layer in weight_layers(self.model):
                 self._hook(layer, self._layer_hook(name))
             for name, module in self.model.named_modules():
-                if isinstance(module, LinearAttentionProduct):
+                if isinstance(module, SpikeProduct):
                     self._hook(module, self._product_hook(name))
         except BaseException:
             self.__exit__(None, None, None)
@@ -181,7 +195,7 @@ class SpikeCounter:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self._sources.clear()
+        self._inputs.clear()
 
     def _hook(self, module, hook):
         self._handles.append(module.register_forward_hook(hook))
@@ -192,25 +206,27 @@ class SpikeCounter:
         stats = self.spikes[self.neurons[neuron]]
         stats[0] = stats[0] + total
         stats[1] += output.numel()
-        # Every tensor found for this output has its elements, so its mean
-        # count is the output's.
-        self._sources.add(output, neuron, total)
+        # Every tensor found for this output has its elements, so its sum
+        # of counts is the output's.
+        self._inputs.fired(neuron, output, total)
 
-    def _count(self, name, flops, x=None):
-        """Add a call of ``flops`` multiply-accumulates reading ``x``
-        (``None``: nothing to tell spikes from)."""
+    def _count(self, name, flops, x):
+        """Add a call of ``flops`` multiply-accumulates reading ``x``."""
         op = self.ops.get(name)
         if op is None:
             op = self.ops[name] = _Op()
         op.flops += flops
-        found = None if x is None else self._sources.lookup(x)
-        if found is None:
+        read = self._inputs.read_lazily(x)
+        per_element = flops / x.numel() if x.numel() else 0.
+        op.spike_flops = op.spike_flops + read.total * per_element
+        if read.neuron is not None:  # a neuron's output, known by identity
+            op.neuron = read.neuron
             return
-        neuron, total, _ = found
-        spike_flops = total * (flops / x.numel())
-        op.spike_flops = spike_flops if op.spike_flops is None else \
-            op.spike_flops + spike_flops
-        op.neuron = neuron
+        # Decided by the values, as tensors: read with the summary.
+        op.mac_flops = op.mac_flops + torch.where(
+            read.is_spikes, 0., float(flops)).to(torch.float64)
+        vote = F.one_hot(read.norm_index, len(self._inputs.norms))
+        op.votes = _add(op.votes, vote * read.is_spikes)
 
     def _layer_hook(self, name):
 
@@ -223,9 +239,8 @@ class SpikeCounter:
     def _product_hook(self, name):
 
         def hook(product, inputs, output):
-            q, k, v = inputs[:3]
-            operands = dict(q=q, k=k, v=v)
-            for key, flops in product.flops(q, k, v).items():
+            operands = dict(zip(product.operands, inputs))
+            for key, flops in product.flops(*inputs).items():
                 self._count(
                     join_name(name, key), flops,
                     operands[product.spike_operands[key]])
@@ -235,19 +250,21 @@ class SpikeCounter:
     def _values(self):
         """Every count, as one list of floats read with one
         synchronisation: images, then (spikes, outputs) per neuron, then
-        (FLOPs, spike FLOPs) per op."""
+        (FLOPs, MAC FLOPs, spike FLOPs, votes per norm) per op."""
+        num_norms = len(self._inputs.norms)
         values = [float(self.num_images)]
         for total, size in self.spikes.values():
             values += [total, float(size)]
         for op in self.ops.values():
-            values += [
-                float(op.flops),
-                0. if op.spike_flops is None else op.spike_flops
-            ]
+            values += [float(op.flops), op.mac_flops, op.spike_flops]
+            values += [0.] * num_norms if op.votes is None else list(
+                op.votes.to(torch.float64).unbind())
         where = [i for i, v in enumerate(values) if torch.is_tensor(v)]
         if where:
             device = values[where[0]].device
-            read = torch.stack([values[i].to(device) for i in where]).tolist()
+            read = torch.stack([
+                values[i].to(device, torch.float64) for i in where
+            ]).tolist()
             for i, value in zip(where, read):
                 values[i] = value
         return values
@@ -266,11 +283,15 @@ class SpikeCounter:
             stats[0], stats[1] = next(values), int(next(values))
         for op in self.ops.values():
             op.flops = int(next(values))
-            spike_flops = next(values)
-            if op.neuron is not None:
-                op.spike_flops = spike_flops
+            op.mac_flops, op.spike_flops = next(values), next(values)
+            op.votes = torch.tensor(
+                [next(values) for _ in self._inputs.norms],
+                dtype=torch.float64)
 
     def _read(self):
+        """Neuron counts, and per op ``(FLOPs, MAC FLOPs, spike FLOPs,
+        neuron)`` with the neuron whose ``T`` and ``D`` its spikes are
+        reported with (None: it read only real values)."""
         values = iter(self._values())
         next(values)
         spikes = {
@@ -279,8 +300,14 @@ class SpikeCounter:
         }
         ops = OrderedDict()
         for name, op in self.ops.items():
-            flops, spike_flops = next(values), next(values)
-            ops[name] = (flops, spike_flops, op.neuron)
+            flops, mac_flops, spike_flops = (next(values), next(values),
+                                             next(values))
+            votes = [next(values) for _ in self._inputs.norms]
+            neuron = op.neuron
+            if neuron is None and any(votes):
+                norm = self._inputs.norms[votes.index(max(votes))]
+                neuron = self._inputs.neuron_of_norm(norm)
+            ops[name] = (flops, mac_flops, spike_flops, neuron)
         return spikes, ops
 
     def neuron_table(self, spikes=None):
@@ -320,9 +347,11 @@ class SpikeCounter:
 
         Returns:
             dict: ``layers`` (in execution order: name, ``T`` and ``D`` of
-            the neuron feeding it, input firing rate per virtual step,
-            FLOPs (all T steps), synaptic ops, ``'MAC'`` or ``'AC'``,
-            energy in pJ, each per image), the totals ``energy_mj``,
+            the neurons feeding it, input firing rate per virtual step
+            (mean count over D: above 1 for a sum of spike maps), FLOPs
+            (all T steps), synaptic ops (accumulates; a MAC layer's FLOPs),
+            the FLOPs of calls on real values (``mac_flops``), ``'MAC'``,
+            ``'AC'`` or ``'AC+MAC'``, energy in pJ, each per image), the totals ``energy_mj``,
             ``mac_flops`` and ``ac_sops``, ``T`` and ``D`` (the sorted
             values of the neurons; ``T`` counts real time steps times the
             frames of each image, see :meth:`add_images`), ``e_mac_pj``,
@@ -345,13 +374,15 @@ class SpikeCounter:
                 f'no spike was seen (is the model in eval mode?)')
         per_image = 1. / self.num_images
         layers = []
-        for name, (flops, spike_flops, neuron) in ops.items():
+        for name, (flops, mac_flops, spike_flops, neuron) in ops.items():
+            spike_call_flops = flops - mac_flops
             if neuron is None:
                 row = dict(
                     T=None,
                     D=None,
                     firing_rate=None,
                     sops=flops * per_image,
+                    mac_flops=flops * per_image,
                     op='MAC',
                     energy_pj=e_mac * flops * per_image)
             else:
@@ -359,10 +390,15 @@ class SpikeCounter:
                     T=self._time_steps(neuron),
                     D=neuron.max_level,
                     firing_rate=spike_flops /
-                    (flops * neuron.max_level) if flops else 0.,
+                    (spike_call_flops *
+                     neuron.max_level) if spike_call_flops else 0.,
                     sops=spike_flops * per_image,
-                    op='AC',
-                    energy_pj=e_ac * spike_flops * per_image)
+                    mac_flops=mac_flops * per_image,
+                    # a layer whose calls read spikes and real values alike
+                    # (a shared layer) pays each call's way
+                    op='AC+MAC' if mac_flops else 'AC',
+                    energy_pj=(e_ac * spike_flops + e_mac * mac_flops) *
+                    per_image)
             layers.append(dict(layer=name, flops=flops * per_image, **row))
         return dict(
             layers=layers,
@@ -373,8 +409,8 @@ class SpikeCounter:
                       for neuron in self.neurons}),
             e_mac_pj=e_mac,
             e_ac_pj=e_ac,
-            mac_flops=sum(r['flops'] for r in layers if r['op'] == 'MAC'),
-            ac_sops=sum(r['sops'] for r in layers if r['op'] == 'AC'),
+            mac_flops=sum(r['mac_flops'] for r in layers),
+            ac_sops=sum(r['sops'] for r in layers if r['op'] != 'MAC'),
             energy_mj=sum(r['energy_pj'] for r in layers) * 1e-9,
             mean_firing_rate=self.mean_firing_rate(spikes),
             neurons=self.neuron_table(spikes))

@@ -9,8 +9,12 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
-from sdt3_mm.models import ESpikeFormer
 from sdt3_mm.models.utils import load_pretrained_backbone
+from sdt3_mm.registry import MODELS as SDT3_MODELS
+from sdt3_mm.registry import build_in_scope
+
+#: The backbone a preset name builds, by its registered name.
+PRESET_BACKBONE = 'ESpikeFormer'
 
 
 def build_analysis_model(target, checkpoint=None, cfg_options=None):
@@ -43,11 +47,13 @@ def build_analysis_model(target, checkpoint=None, cfg_options=None):
         if checkpoint is not None:
             load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
         return model.eval(), cfg
-    if target.lower() not in ESpikeFormer.arch_zoo:
+    presets = SDT3_MODELS.get(PRESET_BACKBONE).arch_zoo
+    if target.lower() not in presets:
         raise FileNotFoundError(
-            f'{target} is neither a config file nor an ESpikeFormer preset '
-            f'({", ".join(sorted(ESpikeFormer.arch_zoo))})')
-    model = ESpikeFormer(arch=target)
+            f'{target} is neither a config file nor an {PRESET_BACKBONE} '
+            f'preset ({", ".join(sorted(presets))})')
+    model = build_in_scope(SDT3_MODELS, dict(type=PRESET_BACKBONE,
+                                             arch=target))
     model.out_indices = tuple(range(model.num_taps))
     if checkpoint is not None:
         load_pretrained_backbone(model, checkpoint)

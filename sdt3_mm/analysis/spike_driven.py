@@ -9,22 +9,26 @@ every :class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` hands over
 its :meth:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron.binary_maps`,
 which are checked (each map exactly {0, 1}, one per virtual step, and
 their sum over ``norm`` exactly the neuron's output), and every weight
-layer that reads a neuron's output (conv, linear, deconv) is applied to
-the binary maps one step at a time and accumulates, its bias added once.
-The attention products run as their module defines them spike-driven
-(:meth:`~sdt3_mm.models.utils.spike_code_ops.LinearAttentionProduct.
-spike_driven`). All of it is done by forward hooks, which replace the
-outputs of those layers: the model itself is not changed, and with
-``compare=True`` each layer's own output (on the same input) is the
-reference its spike-driven output is compared with.
+layer whose input holds spikes (the rule of :mod:`.spike_inputs`: integer
+counts over a neuron's norm, a neuron's output or maps made from outputs
+by upsampling, concatenation or sums) is applied to binary maps one step
+at a time and accumulates, its bias added once: a neuron's own maps, or,
+for a tensor made from outputs, the maps of its counts (step ``t`` fires
+where ``k > t``). Spike products
+(:class:`~sdt3_mm.models.utils.spike_contract.SpikeProduct`) run as their
+module defines them spike-driven. All of it is done by forward hooks,
+which replace the outputs of those layers: the model itself is not
+changed, and with ``compare=True`` each layer's own output (on the same
+input) is the reference its spike-driven output is compared with.
 
 What still multiplies is reported, with where it happens: weight layers
-reading real values (the stem on pixels, the second conv of an unfolded
-stacked projection, Meta-SpikeFormer's convs after a BN or a depthwise
-conv without a neuron between, the KD head's ``fc`` on pooled features),
-BatchNorms that were not folded (:func:`fold_bn` folds them), the
-attention scale and the large family's layer scales (per-channel
-constants that a chip folds into the next threshold or weights). The
+reading real values (the stem on pixels, the parts after the first of a
+:class:`~sdt3_mm.models.utils.spike_contract.MergedLayers` module until
+``fold_bn`` merges it, the KD head's ``fc`` on pooled features),
+BatchNorms that were not folded (:func:`fold_bn` folds them), and the
+constants that blocks declare
+(:class:`~sdt3_mm.models.utils.spike_contract.ConstantScales`: the
+attention scale, the layer scales until ``fold_bn`` folds them). The
 ``1 / norm`` of a neuron is a rescale of the weights it feeds and is not
 listed.
 """
@@ -34,12 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from sdt3_mm.models.backbones.e_spikeformer import LargeTransformerBlock
-from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
-from sdt3_mm.models.utils.spike_layers import (SpikeLinearAttention,
-                                               StackedConvBN1d)
+from sdt3_mm.models.utils.spike_contract import (ConstantScales, MergedLayers,
+                                                 SpikeProduct)
 from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
-from .spike_sources import SpikeSources, join_name, weight_layers
+from .spike_inputs import WEIGHT_LAYERS, SpikeInputs, join_name
 
 
 class SpikeDrivenError(AssertionError):
@@ -75,14 +77,18 @@ class SpikeDrivenReport:
         return max(self.layer_errors.values(), default=0.)
 
 
+_CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d,
+                   3: F.conv_transpose3d}
+
+
 def _apply_weights(layer, x):
     """``layer`` on ``x`` without its bias (conv, deconv or linear)."""
     if isinstance(layer, torch.nn.Linear):
         return F.linear(x, layer.weight)
-    if isinstance(layer, torch.nn.ConvTranspose2d):
-        return F.conv_transpose2d(x, layer.weight, None, layer.stride,
-                                  layer.padding, layer.output_padding,
-                                  layer.groups, layer.dilation)
+    if isinstance(layer, torch.nn.modules.conv._ConvTransposeNd):
+        transpose = _CONV_TRANSPOSE[len(layer.kernel_size)]
+        return transpose(x, layer.weight, None, layer.stride, layer.padding,
+                         layer.output_padding, layer.groups, layer.dilation)
     return layer._conv_forward(x, layer.weight, None)
 
 
@@ -161,7 +167,7 @@ class SpikeDriven:
         self.model = model
         self.compare = compare
         self.report = SpikeDrivenReport()
-        self._sources = SpikeSources()
+        self._inputs = SpikeInputs(model)
         self._handles = []
 
     def __enter__(self):
@@ -178,52 +184,50 @@ class SpikeDriven:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self._sources.clear()
+        self._inputs.clear()
 
     def _hook(self, module, hook):
         self._handles.append(module.register_forward_hook(hook))
 
     def _register(self):
+        # The parts of a merged module after its first read real values
+        # until fold_bn merges it: say so where they are reported.
+        merged_in = {}
+        for name, module in self.model.named_modules():
+            if isinstance(module, MergedLayers):
+                for part in module.modules():
+                    if part is not module:
+                        merged_in[part] = (name, type(module).__name__)
         for name, module in self.model.named_modules():
             if isinstance(module, SpikingNeuron):
                 self._hook(module, self._neuron_hook(name))
-            elif isinstance(module, LinearAttentionProduct):
+            elif isinstance(module, SpikeProduct):
                 self._hook(module, self._product_hook(name))
-            elif isinstance(module, SpikeLinearAttention):
-                self._hook(
-                    module,
-                    self._note(
-                        join_name(name, 'scale'),
-                        f'attention scale x{module.scale:g}'))
             elif isinstance(module, _BatchNorm):
                 self._hook(
                     module,
                     self._note(
                         name, 'BatchNorm (a multiply-add per element; '
                         'fold_bn folds it)'))
-            elif isinstance(module, LargeTransformerBlock):
-                for scale in ('layer_scale1', 'layer_scale2'):
-                    self._hook(
-                        module,
-                        self._note(
-                            join_name(name, scale), 'per-channel layer scale'))
-        for name, layer in weight_layers(self.model):
-            if isinstance(layer, StackedConvBN1d):
-                self._hook(layer.conv1,
-                           self._layer_hook(join_name(name, 'conv1')))
-                self._hook(
-                    layer.conv2,
-                    self._note(
-                        join_name(name, 'conv2'),
-                        'reads the real output of the stacked projection\'s '
-                        'first BN (fold_bn merges the pair)'))
-            else:
-                self._hook(layer, self._layer_hook(name))
+            elif isinstance(module, WEIGHT_LAYERS):
+                self._hook(module,
+                           self._layer_hook(name, merged_in.get(module)))
+            if isinstance(module, ConstantScales):
+                self._hook(module, self._scales_hook(name))
 
     def _note(self, name, reason):
 
         def hook(module, inputs, output):
             self.report.non_additions[name] = reason
+
+        return hook
+
+    def _scales_hook(self, name):
+
+        def hook(module, inputs, output):
+            for scale in module.constant_scales():
+                self.report.non_additions[join_name(
+                    name, scale.name)] = scale.description
 
         return hook
 
@@ -233,20 +237,25 @@ class SpikeDriven:
             maps = list(neuron.binary_maps(output.detach()))
             check_binary_maps(neuron, output, maps, name)
             self.report.binary_maps += len(maps)
-            self._sources.add(output, neuron, maps)
+            self._inputs.fired(neuron, output, maps)
 
         return hook
 
     def _spike_maps(self, x):
         """The binary maps behind ``x``, shaped like ``x``, and their norm;
-        ``None`` if ``x`` is not a neuron's output."""
-        found = self._sources.lookup(x)
-        if found is None:
+        ``None`` if ``x`` holds real values."""
+        read = self._inputs.read(x)
+        if read is None:
             return None
-        neuron, maps, shape = found
-        if shape != x.shape:
-            maps = [m.reshape(x.shape) for m in maps]
-        return maps, neuron.norm
+        if read.payload is not None:  # a neuron's own maps
+            maps = read.payload
+            if read.output_shape != x.shape:
+                maps = [m.reshape(x.shape) for m in maps]
+            return maps, read.norm
+        # Made from outputs (upsampled, summed...): step t fires where k > t.
+        steps = max(1, int(read.counts.max()))
+        maps = [(read.counts > step).to(x.dtype) for step in range(steps)]
+        return maps, read.norm
 
     def _record(self, name, spike_driven, reference):
         self.report.expanded[name] = self.report.expanded.get(name, 0) + 1
@@ -257,12 +266,19 @@ class SpikeDriven:
             self.report.layer_errors[name] = max(
                 error, self.report.layer_errors.get(name, 0.))
 
-    def _layer_hook(self, name):
+    def _layer_hook(self, name, merged_in=None):
+        if merged_in is None:
+            real = 'reads real values (MAC)'
+        else:
+            block, kind = merged_in
+            real = (f'reads the real output of the part before it inside '
+                    f'{block} ({kind}): MAC until fold_bn merges it into '
+                    f'one layer')
 
         def hook(layer, inputs, output):
             found = self._spike_maps(inputs[0])
             if found is None:
-                self.report.non_additions[name] = 'reads real values (MAC)'
+                self.report.non_additions[name] = real
                 return None
             maps, norm = found
             accumulated = _apply_weights(layer, maps[0])
@@ -277,21 +293,25 @@ class SpikeDriven:
     def _product_hook(self, name):
 
         def hook(product, inputs, output):
-            operands = [self._spike_maps(t) for t in inputs[:3]]
-            if any(found is None for found in operands):
+            operands = inputs[:len(product.operands)]
+            found = [self._spike_maps(t) for t in operands]
+            if any(f is None for f in found):
                 self.report.non_additions[name] = (
-                    'attention product on real values (MAC)')
+                    'product on real values (MAC)')
                 return None
-            (q_maps, q_norm), (k_maps, k_norm), (v_maps, v_norm) = operands
-            kv, y = product.spike_driven(q_maps, k_maps, v_maps,
-                                         (q_norm, k_norm, v_norm))
-            # The reference of v @ k^T: the same definition on the
-            # operands themselves (one "map" each, norm 1).
-            kv_reference = product.spike_driven(
-                *([t] for t in inputs[:3]),
-                (1., 1., 1.))[0] if self.compare else None
-            self._record(join_name(name, 'kv'), kv, kv_reference)
-            self._record(join_name(name, 'q'), y, output)
-            return y
+            values = product.spike_driven([f[0] for f in found],
+                                          [f[1] for f in found])
+            # The reference of each partial product: the same definition
+            # on the operands themselves (one "map" each, norm 1); of the
+            # last, the module's own output.
+            references = product.spike_driven(
+                [[t] for t in operands],
+                [1.] * len(operands)) if self.compare else {}
+            keys = list(values)
+            for key in keys:
+                reference = output if key == keys[-1] else references.get(
+                    key)
+                self._record(join_name(name, key), values[key], reference)
+            return values[keys[-1]]
 
         return hook

@@ -31,17 +31,26 @@ def randomise_norms(model, seed=0):
     return model
 
 
-def firing_backbone(arch='t', seed=0):
-    """An ESpikeFormer (all taps) with randomised norms, in eval mode."""
+def firing_backbone(arch='t', seed=0, **kwargs):
+    """An ESpikeFormer (all taps) with randomised norms and layer scales,
+    in eval mode."""
     torch.manual_seed(seed)
-    model = ESpikeFormer(arch)
+    model = ESpikeFormer(arch, **kwargs)
     model.out_indices = tuple(range(model.num_taps))
-    if hasattr(model.stages[-1][0], 'layer_scale1'):
-        with torch.no_grad():
-            for block in model.stages[-1]:
-                block.layer_scale1.fill_(0.5)
-                block.layer_scale2.fill_(0.5)
+    randomise_layer_scales(model, seed)
     return randomise_norms(model, seed).eval()
+
+
+def randomise_layer_scales(model, seed=0):
+    """Give every layer scale random values in [0.25, 1.25) (in place): at
+    their initial 1e-6 the branches they scale vanish."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.rsplit('.', 1)[-1].startswith('layer_scale'):
+                param.copy_(
+                    torch.rand(param.shape, generator=generator) + 0.25)
+    return model
 
 
 def firing_meta_backbone(T=2, seed=0, embed_dims=(16, 32, 64, 96)):

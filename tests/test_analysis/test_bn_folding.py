@@ -6,7 +6,7 @@ from spiking_models import (LARGE, firing_backbone, firing_meta_backbone,
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from sdt3_mm.analysis import fold_bn, fold_into, merge_rep_conv, merge_stacked
+from sdt3_mm.analysis import SpikeDriven, fold_bn, fold_into
 from sdt3_mm.models import SpikeFPN, SpikeShared2FCBBoxHead
 from sdt3_mm.models.backbones.meta_spikeformer import RepConv
 from sdt3_mm.models.utils.spike_code_ops import SpikeConv2d
@@ -20,6 +20,14 @@ def _norms(model):
 @pytest.mark.parametrize('arch', ['t', LARGE])
 def test_folded_backbone_is_equal_in_float64(arch):
     model = firing_backbone(arch).double()
+    _assert_backbone_folds(model)
+
+
+def _layer_scales(model):
+    return [n for n, _ in model.named_parameters() if 'layer_scale' in n]
+
+
+def _assert_backbone_folds(model):
     x = torch.randn(2, 3, 36, 52, dtype=torch.float64)
     folded = fold_bn(model)
     with torch.no_grad():
@@ -28,6 +36,29 @@ def test_folded_backbone_is_equal_in_float64(arch):
     assert _norms(folded) == 0
     assert not any(isinstance(m, StackedConvBN1d) for m in folded.modules())
     assert _norms(model) > 0  # the original keeps its norms
+    assert not _layer_scales(folded)
+    return folded
+
+
+@pytest.mark.parametrize('arch, scales', [('t', 24), (LARGE, 4)])
+def test_layer_scales_fold_into_the_norms_closing_their_branches(
+        arch, scales):
+    """The layer-scaled base model (as the ADE20K and HARDVS configs build
+    it: three scales per transformer block) and the large family (two):
+    equal outputs after folding, no scale left, and none reported as a
+    multiplication any more."""
+    model = firing_backbone(arch, layer_scale_init_value=1e-6)
+    model = model.double()
+    assert len(_layer_scales(model)) == scales
+    x = torch.randn(1, 3, 32, 48, dtype=torch.float64)
+    with torch.no_grad(), SpikeDriven(model) as report:
+        model(x)
+    listed = [n for n in report.non_additions if 'layer_scale' in n]
+    assert len(listed) == scales
+    folded = _assert_backbone_folds(model)
+    with torch.no_grad(), SpikeDriven(folded) as report:
+        folded(x)
+    assert not [n for n in report.non_additions if 'layer_scale' in n]
 
 
 @pytest.mark.parametrize(
@@ -50,7 +81,7 @@ def test_fold_into_each_layer_kind(layer, bn, shape):
 
 def test_stacked_projection_becomes_one_conv():
     stacked = randomise_norms(StackedConvBN1d(8, 12, 6)).double().eval()
-    merged = merge_stacked(stacked)
+    merged = stacked.merge()
     x = torch.randn(2, 8, 10, dtype=torch.float64)
     assert isinstance(merged, nn.Conv1d) and merged.weight.shape == (6, 8, 1)
     with torch.no_grad():
@@ -100,7 +131,7 @@ def test_rep_conv_becomes_one_3x3_conv():
     with torch.no_grad():
         for conv in (rep.conv1, rep.dwconv, rep.conv2):
             conv.weight.normal_()
-    merged = merge_rep_conv(rep)
+    merged = rep.merge()
     assert isinstance(merged, SpikeConv2d)
     assert merged.weight.shape == (5, 6, 3, 3) and merged.padding == (1, 1)
     x = torch.randint(0, 2, (2, 6, 7, 9)).double()  # spikes

@@ -72,12 +72,18 @@ def test_every_consumed_map_is_binary_and_nonempty(monkeypatch):
                for r in reasons)
 
 
-def test_folded_model_multiplies_only_in_the_stem_and_scales():
-    model = fold_bn(firing_backbone(LARGE))
+def test_folded_model_multiplies_only_in_the_stem_and_attention_scale():
+    """Layer scales fold with the norms; the attention scale stays."""
+    model = firing_backbone(LARGE)
     with torch.no_grad(), SpikeDriven(model) as report:
         model(torch.randn(1, 3, 32, 32))
     kinds = {n.rsplit('.', 1)[-1] for n in report.non_additions}
-    assert kinds == {'conv', 'scale', 'layer_scale1', 'layer_scale2'}
+    assert {'layer_scale1', 'layer_scale2', 'scale'} < kinds
+    model = fold_bn(model)
+    with torch.no_grad(), SpikeDriven(model) as report:
+        model(torch.randn(1, 3, 32, 32))
+    kinds = {n.rsplit('.', 1)[-1] for n in report.non_additions}
+    assert kinds == {'conv', 'scale'}
     assert [n for n in report.non_additions
             if n.endswith('conv')] == ['downsample_layers.0.conv']
 
@@ -140,19 +146,19 @@ def test_product_output_is_replaced_by_its_spike_driven_products(monkeypatch):
     calls = []
     original = LinearAttentionProduct.spike_driven
 
-    def counting(*args):
-        calls.append(args)
-        return original(*args)
+    def counting(maps, norms):
+        calls.append((maps, norms))
+        return original(maps, norms)
 
     monkeypatch.setattr(LinearAttentionProduct, 'spike_driven',
                         staticmethod(counting))
     with torch.no_grad(), SpikeDriven(model):
         model(torch.randn(1, 3, 32, 32, dtype=torch.float64))
     assert len(calls) == len(products) == len(seen)
-    for (q_maps, k_maps, v_maps, norms), output in zip(calls, seen):
-        assert len(q_maps) == len(k_maps) == len(v_maps) == 4
-        assert norms == (4., 4., 4.)
-        assert torch.equal(original(q_maps, k_maps, v_maps, norms)[1], output)
+    for (maps, norms), output in zip(calls, seen):
+        assert [len(m) for m in maps] == [4, 4, 4]
+        assert norms == [4., 4., 4.]
+        assert torch.equal(original(maps, norms)['q'], output)
 
 
 def test_meta_spikeformer_runs_spike_driven():

@@ -12,6 +12,8 @@ from sdt3_mm.registry import MODELS
 from ..utils.block_checkpoint import checkpoint_block
 from ..utils.pretrained import load_pretrained_backbone
 from ..utils.spike_code_ops import SpikeConv2d
+from ..utils.spike_contract import (ConstantScale, ConstantScales,
+                                    scale_output_channels_)
 from ..utils.spike_layers import (SepConv, SpikeConvBN, SpikeLinearAttention,
                                   SpikeMLP, StackedConvBN1d, drop_path)
 from .spiking_backbone import SpikingBackbone
@@ -108,7 +110,41 @@ def large_attention(channels,
                                                  num_heads, scale, neuron_cfg)
 
 
-class TransformerBlock(nn.Module):
+class _LayerScaled(ConstantScales):
+    """Per-channel layer scales on residual branches (the
+    :class:`ConstantScales` contract): each scale multiplies the output of
+    the norm closing its branch, so it folds exactly into that norm (or,
+    once the norm is folded, into the weight layer before it).
+
+    A block lists ``(scale name, the branch's closing SpikeConvBN)`` in
+    :meth:`_scaled_branches`; a folded scale is set to None.
+    """
+
+    def _scaled_branches(self):
+        raise NotImplementedError
+
+    def constant_scales(self):
+        return [
+            ConstantScale(
+                name, 'per-channel layer scale (fold_bn folds it into the '
+                'norm closing its branch)', True)
+            for name, _ in self._scaled_branches()
+            if getattr(self, name) is not None
+        ]
+
+    def fold_scales(self):
+        folded = []
+        for name, branch in self._scaled_branches():
+            scale = getattr(self, name)
+            if scale is None:
+                continue
+            scale_output_channels_(branch.output_layer(), scale)
+            setattr(self, name, None)
+            folded.append(name)
+        return folded
+
+
+class TransformerBlock(_LayerScaled, nn.Module):
     """Transformer block on NCHW (base family, Meta-SpikeFormer).
 
     ``x + SepConv(x)`` (E-SpikeFormer only), then ``x + Attention(x)``,
@@ -141,16 +177,24 @@ class TransformerBlock(nn.Module):
         self.sepconv = SepConv(channels, 3, neuron_cfg) if sepconv else None
         self.attn = attention
         self.mlp = SpikeMLP(channels, channels * mlp_ratio, neuron_cfg)
-        self.with_layer_scale = layer_scale_init_value is not None
-        if self.with_layer_scale:
-            if sepconv:
-                self.layer_scale1 = nn.Parameter(layer_scale_init_value *
-                                                 torch.ones(channels))
-            self.layer_scale2 = nn.Parameter(layer_scale_init_value *
-                                             torch.ones(channels))
-            self.layer_scale3 = nn.Parameter(layer_scale_init_value *
-                                             torch.ones(channels))
+        with_layer_scale = layer_scale_init_value is not None
+        # Registered as None when absent (no state-dict key), as after
+        # fold_scales.
+        for name, present in (('layer_scale1', with_layer_scale and sepconv),
+                              ('layer_scale2', with_layer_scale),
+                              ('layer_scale3', with_layer_scale)):
+            self.register_parameter(
+                name,
+                nn.Parameter(layer_scale_init_value *
+                             torch.ones(channels)) if present else None)
         self.drop_path = drop_path(drop_path_rate)
+
+    def _scaled_branches(self):
+        branches = [('layer_scale2', self.attn.proj),
+                    ('layer_scale3', self.mlp.fc2)]
+        if self.sepconv is not None:
+            branches.insert(0, ('layer_scale1', self.sepconv.pwconv2))
+        return branches
 
     def residual_norms(self):
         """The BN closing each residual branch."""
@@ -162,22 +206,22 @@ class TransformerBlock(nn.Module):
     def forward(self, x):
         if self.sepconv is not None:
             branch = self.sepconv(x)
-            if self.with_layer_scale:
+            if self.layer_scale1 is not None:
                 branch = branch * self.layer_scale1.view(1, -1, 1, 1)
             x = x + self.drop_path(branch)
         branch = self.attn(x)
-        if self.with_layer_scale:
+        if self.layer_scale2 is not None:
             branch = branch * self.layer_scale2.view(1, -1, 1, 1)
         x = x + self.drop_path(branch)
         tokens = x.flatten(2)
         branch = self.mlp(tokens)
-        if self.with_layer_scale:
+        if self.layer_scale3 is not None:
             branch = branch * self.layer_scale3.view(1, -1, 1)
         tokens = tokens + self.drop_path(branch)
         return tokens.view_as(x)
 
 
-class LargeTransformerBlock(nn.Module):
+class LargeTransformerBlock(_LayerScaled, nn.Module):
     """Transformer block of the large family, on tokens.
 
     ``x + RepConv(x)`` (83M only), then ``x + ls1 * Attention(x)``, then
@@ -214,6 +258,10 @@ class LargeTransformerBlock(nn.Module):
                                          torch.ones(channels))
         self.drop_path = drop_path(drop_path_rate)
 
+    def _scaled_branches(self):
+        return [('layer_scale1', self.attn.proj),
+                ('layer_scale2', self.mlp.fc2)]
+
     def residual_norms(self):
         """The BN closing each residual branch."""
         if self.rep_conv is not None:
@@ -221,14 +269,18 @@ class LargeTransformerBlock(nn.Module):
         yield self.attn.proj.bn
         yield self.mlp.fc2.bn
 
+    @staticmethod
+    def _scaled(scale, branch):
+        return branch if scale is None else scale.unsqueeze(-1) * branch
+
     def forward(self, x):
         tokens = x.flatten(2)
         if self.rep_conv is not None:
             tokens = tokens + self.drop_path(self.rep_conv(tokens))
         tokens = tokens + self.drop_path(
-            self.layer_scale1.unsqueeze(-1) * self.attn(tokens))
+            self._scaled(self.layer_scale1, self.attn(tokens)))
         tokens = tokens + self.drop_path(
-            self.layer_scale2.unsqueeze(-1) * self.mlp(tokens))
+            self._scaled(self.layer_scale2, self.mlp(tokens)))
         return tokens.view_as(x)
 
 

@@ -5,11 +5,12 @@ from torch import nn
 
 from sdt3_mm.registry import MODELS
 from ..utils.spike_code_ops import SpikeConv2d
+from ..utils.spike_contract import MergedLayers, norm_affine
 from ..utils.spike_layers import SpikeConvBN, SpikeLinearAttention
 from .e_spikeformer import ConvBlock, ESpikeFormer, TransformerBlock
 
 
-class RepConv(nn.Module):
+class RepConv(MergedLayers, nn.Module):
     """Meta-SpikeFormer's re-parameterisable projection.
 
     conv1x1 (``C_in -> C_in``), BN, a one-pixel border filled with the
@@ -44,6 +45,40 @@ class RepConv(nn.Module):
         cols = value.expand(x.shape[0], -1, x.shape[2], 1)
         x = torch.cat([cols, x, cols], dim=3)
         return torch.cat([rows, x, rows], dim=2)
+
+    def output_layer(self):
+        """The norm producing the output channels."""
+        return self.bn2
+
+    def merge(self):
+        """One 3x3 conv (zero padding 1, with bias) computing this module
+        in evaluation, as the V2 paper deploys it.
+
+        Every step is affine and the border holds what the first BN gives
+        a zero input, i.e. what zero padding of the input would give, so
+        ``bn2(conv2(dwconv(border(bn1(conv1(x))))))`` is a 3x3 conv of the
+        zero-padded ``x``: weight ``s2[o] * sum_c W2[o, c] K[c] s1[c]
+        W1[c, i]``, bias ``s2[o] * sum_c W2[o, c] t1[c] sum(K[c]) + t2[o]``
+        (``s, t`` the BNs' scales and shifts, ``K`` the depthwise
+        kernels). The conv reads the spikes that fed the RepConv, so it
+        runs accumulate-only.
+        """
+        s1, t1 = norm_affine(self.bn1)
+        s2, t2 = norm_affine(self.bn2)
+        w1 = self.conv1.weight.double()[..., 0, 0]  # C x C_in
+        kernels = self.dwconv.weight.double()[:, 0]  # C x 3 x 3
+        w2 = self.conv2.weight.double()[..., 0, 0]  # C_out x C
+        weight = torch.einsum('o,oc,cab,c,ci->oiab', s2, w2, kernels, s1, w1)
+        bias = s2 * (w2 @ (t1 * kernels.sum((1, 2)))) + t2
+        merged = SpikeConv2d(w1.shape[1], w2.shape[0], 3, padding=1)
+        dtype = self.conv1.weight.dtype
+        merged.weight = nn.Parameter(weight.to(dtype))
+        merged.bias = nn.Parameter(bias.to(dtype))
+        return merged.to(self.conv1.weight.device)
+
+    def merged_flops(self, x, y):
+        """A 3x3 conv ``C_in -> C_out`` at the input's resolution."""
+        return y.numel() * self.conv1.in_channels * 9
 
     def forward(self, x):
         x = self._pad(self.bn1(self.conv1(x)))

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .spike_contract import SpikeProduct
 from .spiking_neuron import SpikeCode, spike_code_of
 
 
@@ -154,7 +155,7 @@ class _AttentionKeepingCodes(torch.autograd.Function):
                 None, None, None, None)
 
 
-class LinearAttentionProduct(nn.Module):
+class LinearAttentionProduct(SpikeProduct):
     """The two products of spike-driven linear attention, per head.
 
     ``y = (v @ k^T) @ q`` on channel-first heads (``q, k``: ``B x h x d x
@@ -166,10 +167,13 @@ class LinearAttentionProduct(nn.Module):
 
     The attention's spike-driven execution (:meth:`spike_driven`) and its
     operation count (:meth:`flops`) are defined here, next to the product
-    itself, for the analysis tools to use.
+    itself, for the analysis tools to use (the :class:`SpikeProduct`
+    contract): ``v @ k^T`` (``kv``) consumes k's spikes, each adding a row
+    of v; the product with q (``q``) consumes q's spikes, each adding a
+    column of ``v k^T``.
     """
 
-    #: Which operand's binary spikes each product consumes.
+    operands = ('q', 'k', 'v')
     spike_operands = dict(kv='k', q='q')
 
     def forward(self, q, k, v):
@@ -182,23 +186,23 @@ class LinearAttentionProduct(nn.Module):
                                              v_code.norm))
 
     @staticmethod
-    def spike_driven(q_maps, k_maps, v_maps, norms):
+    def spike_driven(maps, norms):
         """The products from binary maps, by accumulation only.
 
         Args:
-            q_maps, k_maps, v_maps (list[Tensor]): Binary maps of each
-                operand (one per virtual time step), shaped as the operand.
-            norms (tuple[float]): The operands' norms (q, k, v).
+            maps (list[list[Tensor]]): Binary maps of q, k and v (one per
+                virtual time step), each shaped as its operand.
+            norms (list[float]): The operands' norms (q, k, v).
 
         Returns:
-            tuple[Tensor, Tensor]: ``v @ k^T`` (binary x binary products,
-            each an AND and a count, summed over every pair of steps) and
-            the output (each q spike adds a column of that matrix).
+            dict: ``kv``, ``v @ k^T`` (binary x binary products, each an AND
+            and a count, summed over every pair of steps), and ``q``, the
+            output (each q spike adds a column of that matrix).
         """
-        q_norm, k_norm, v_norm = norms
+        (q_maps, k_maps, v_maps), (q_norm, k_norm, v_norm) = maps, norms
         kv = sum(vs @ ks.transpose(-2, -1) for ks in k_maps for vs in v_maps)
         kv = kv / (k_norm * v_norm)
-        return kv, sum(kv @ qs for qs in q_maps) / q_norm
+        return dict(kv=kv, q=sum(kv @ qs for qs in q_maps) / q_norm)
 
     @staticmethod
     def flops(q, k, v):

@@ -13,9 +13,12 @@ the float spikes.
 """
 from mmcv.cnn.bricks import DropPath
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from sdt3_mm.registry import MODELS, build_in_scope
 from .spike_code_ops import LinearAttentionProduct, SpikeConv1d, SpikeConv2d
+from .spike_contract import (FOLDABLE_LAYERS, ConstantScale, ConstantScales,
+                             MergedLayers, fold_norm_into)
 from .spiking_neuron import reshape_spikes
 
 
@@ -63,16 +66,26 @@ class SpikeConvBN(nn.Module):
         self.conv = conv
         self.bn = bn if bn is not None else nn.Identity()
 
+    def output_layer(self):
+        """The module that produces this one's output channels (the norm,
+        or the linear operation when there is none): where a per-channel
+        constant after it folds."""
+        if isinstance(self.bn, _BatchNorm):
+            return self.bn
+        if isinstance(self.conv, FOLDABLE_LAYERS):
+            return self.conv
+        return self.conv.output_layer()
+
     def forward(self, x):
         return self.bn(self.conv(self.neuron(x)))
 
 
-class StackedConvBN1d(nn.Module):
+class StackedConvBN1d(MergedLayers, nn.Module):
     """Two bias-free pointwise conv1d, each followed by BatchNorm1d.
 
     The large family's re-parameterisable projection (``C -> hidden ->
     out``); there is no neuron between the two, so it folds into one
-    linear map at deployment.
+    linear map at deployment (:meth:`merge`).
 
     Args:
         in_channels (int): Input channels.
@@ -86,6 +99,27 @@ class StackedConvBN1d(nn.Module):
         self.bn1 = nn.BatchNorm1d(hidden_channels)
         self.conv2 = nn.Conv1d(hidden_channels, out_channels, 1, bias=False)
         self.bn2 = nn.BatchNorm1d(out_channels)
+
+    def output_layer(self):
+        """The norm producing the output channels."""
+        return self.bn2
+
+    def merge(self):
+        """One conv1d (with bias) computing this module in evaluation."""
+        first = fold_norm_into(self.conv1, self.bn1)
+        second = fold_norm_into(self.conv2, self.bn2)
+        w1, w2 = first.weight.double()[..., 0], second.weight.double()[...,
+                                                                       0]
+        merged = nn.Conv1d(w1.shape[1], w2.shape[0], 1)
+        dtype = self.conv1.weight.dtype
+        merged.weight = nn.Parameter((w2 @ w1).unsqueeze(-1).to(dtype))
+        merged.bias = nn.Parameter(
+            (w2 @ first.bias.double() + second.bias.double()).to(dtype))
+        return merged.to(self.conv1.weight.device)
+
+    def merged_flops(self, x, y):
+        """``C_in x C_out`` per token: one pointwise conv."""
+        return x.numel() * self.conv2.out_channels
 
     def forward(self, x):
         return self.bn2(self.conv2(self.bn1(self.conv1(x))))
@@ -158,7 +192,7 @@ class SpikeMLP(nn.Module):
         return self.fc2(self.fc1(x))
 
 
-class SpikeLinearAttention(nn.Module):
+class SpikeLinearAttention(ConstantScales, nn.Module):
     """Spike-driven self-attention without softmax.
 
     ``y = neuron(q @ (k^T @ v) * scale)`` per head, with q, k, v spike
@@ -239,6 +273,14 @@ class SpikeLinearAttention(nn.Module):
             scale=scale,
             neuron_cfg=neuron_cfg,
             attn_neuron_cfg=attn_neuron_cfg)
+
+    def constant_scales(self):
+        """The attention scale, which multiplies the product before the
+        output neuron (a chip folds it into that neuron's threshold; here
+        it stays)."""
+        return [
+            ConstantScale('scale', f'attention scale x{self.scale:g}', False)
+        ]
 
     def _heads(self, spikes, projection, neuron, head_dim):
         heads = neuron(projection(spikes))

@@ -1,0 +1,312 @@
+"""Whether what a layer receives is spikes: the one rule of the spike tools.
+
+Spike counting and energy (:class:`~.energy.SpikeCounter`, and through it
+:class:`~sdt3_mm.engine.FiringRateHook` and ``spike_energy.py``) and
+spike-driven execution (:class:`~.spike_driven.SpikeDriven`) ask of every
+input of a weight layer or spike product one question, answered here once:
+
+    The input holds spikes when its values are integer counts ``k >= 0``
+    over the norm ``n`` of one of the model's neurons: ``x = k / n``,
+    element by element. It then costs accumulates, ``sum(k)`` of them per
+    multiply-accumulate of the layer per input element (``FLOPs / numel *
+    sum(k)``); any other input costs the layer's multiply-accumulates.
+
+A neuron's output is such a tensor by the neuron contract
+(:class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron`), and so is
+everything made from outputs without arithmetic on their values other than
+adding counts: reshapes and views, nearest upsampling, max pooling,
+concatenation, zero padding, and sums of spike maps of one norm (``k1 / n +
+k2 / n = (k1 + k2) / n``: a layer reading a sum of maps costs what it would
+reading each map, since its output is the sum of those). The rule reads the
+values, so no list of such operations is kept, and a block added later is
+charged by what its layers really receive.
+
+Which norm: when the tensor is a neuron's output or a reshape of it (known
+by identity, :class:`SpikeSources`), that neuron's; otherwise the smallest of
+the model's neurons' norms for which the values are integer counts (the
+fewest spikes that carry them). Values are compared with a tolerance of a
+few units in the last place (``k / n`` summed over maps in float32 is not
+always exact for an ``n`` that is no power of two); a real-valued tensor of
+more than a handful of elements never passes by chance.
+"""
+import weakref
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from sdt3_mm.models.utils.spike_contract import MergedLayers
+from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
+
+WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear,
+                 nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+#: Units in the last place by which ``x * norm`` may miss an integer.
+_ULPS = 8
+
+
+def join_name(prefix, name):
+    """``prefix.name``, or ``name`` under the root module (prefix ``''``)."""
+    return f'{prefix}.{name}' if prefix else name
+
+
+def weight_layers(model):
+    """The weight layers of ``model`` as deployed, by name.
+
+    A :class:`~sdt3_mm.models.utils.spike_contract.MergedLayers` module
+    (a stacked projection, a RepConv) counts as one layer: in evaluation
+    its parts are one linear map.
+
+    Args:
+        model (nn.Module): The model.
+
+    Returns:
+        list[tuple[str, nn.Module]]: Names and layers.
+    """
+    layers, inside = [], set()
+    for name, module in model.named_modules():
+        if module in inside:
+            continue
+        if isinstance(module, MergedLayers):
+            inside.update(module.modules())
+            layers.append((name, module))
+        elif isinstance(module, WEIGHT_LAYERS):
+            layers.append((name, module))
+    return layers
+
+
+def _root(tensor):
+    """The tensor that owns ``tensor``'s memory (itself, or its base)."""
+    return tensor if tensor._base is None else tensor._base
+
+
+class SpikeSources:
+    """Neuron outputs, remembered for as long as their memory lives.
+
+    An output is remembered by the tensor that owns its memory (the output
+    itself, or the base it is a view of: a view such as a multi-step
+    neuron's reshaped steps may be dropped while a reshape of it, the
+    attention's heads say, lives on) and by where it lies in that memory.
+    An entry is dropped when that tensor is freed, so a later tensor at the
+    same address is never mistaken for it. A neuron output that was
+    modified in place afterwards is no longer found.
+    """
+
+    def __init__(self):
+        # id(root) -> (ref(root), [(offset, shape, stride, version, neuron,
+        #                            payload), ...])
+        self._roots = {}
+
+    def add(self, output, neuron, payload=None):
+        """Remember ``output`` as fired by ``neuron``, with ``payload``."""
+        if output.is_inference():
+            raise RuntimeError(
+                'the spikes of a model run under torch.inference_mode() '
+                'cannot be followed (inference tensors keep neither their '
+                'views\' base nor a version counter): run it under '
+                'torch.no_grad()')
+        root = _root(output)
+        key = id(root)
+        if key not in self._roots:
+            self._roots[key] = (weakref.ref(root), [])
+            weakref.finalize(root, self._roots.pop, key, None)
+        self._roots[key][1].append(
+            (output.storage_offset(), output.shape, output.stride(),
+             output._version, neuron, payload))
+
+    def lookup(self, x):
+        """The neuron that fired ``x`` (or the output ``x`` is a reshape
+        of) and its payload.
+
+        A tensor counts if it is the neuron's output or a reshape of it
+        that reads the same memory in the same order (what ``view`` or
+        ``reshape`` without a copy gives, whatever the memory format), so
+        that a payload shaped as the output can be reshaped alike, and if
+        that memory was not modified in place since the neuron fired.
+
+        Args:
+            x (Tensor): A layer's input.
+
+        Returns:
+            tuple | None: ``(neuron, payload, output_shape)``, or ``None``
+            when ``x`` is not a neuron output.
+        """
+        root = _root(x)
+        found = self._roots.get(id(root))
+        if found is None or found[0]() is not root:
+            return None
+        for offset, shape, stride, version, neuron, payload in reversed(
+                found[1]):
+            if (offset != x.storage_offset() or version != x._version
+                    or shape.numel() != x.numel()):
+                continue
+            if x.shape == shape and x.stride() == stride:
+                return neuron, payload, shape
+            try:
+                with torch.no_grad():
+                    same_order = root.as_strided(shape, stride,
+                                                 offset).view(x.shape)
+            except RuntimeError:  # not a reshape without a copy
+                continue
+            if same_order.stride() == x.stride():
+                return neuron, payload, shape
+        return None
+
+    def clear(self):
+        self._roots.clear()
+
+
+class SpikeRead(NamedTuple):
+    """What :meth:`SpikeInputs.read` found in a tensor that holds spikes.
+
+    Attributes:
+        counts (Tensor): The integer counts ``k``, shaped as the tensor
+            (its dtype).
+        norm (float): Their divisor: the tensor is ``counts / norm``.
+        neuron (SpikingNeuron): The neuron whose output it is, or the
+            model's representative neuron of that norm (see
+            :meth:`SpikeInputs.neuron_of_norm`) when it is made from
+            outputs.
+        payload: What the tool stored with that neuron's output
+            (:meth:`SpikeInputs.fired`), reshaped by the caller; None when
+            the tensor is made from outputs.
+        output_shape (torch.Size | None): The shape of the neuron output
+            the payload belongs to (None with no payload).
+    """
+
+    counts: torch.Tensor
+    norm: float
+    neuron: object
+    payload: object
+    output_shape: object
+
+
+class LazyRead(NamedTuple):
+    """:meth:`SpikeInputs.read_lazily`: the answer as tensors, read later.
+
+    Attributes:
+        total (Tensor | float): ``sum(k)`` in float64 (0 if not spikes).
+        is_spikes (Tensor | bool): Whether the input holds spikes.
+        norm_index (Tensor | int): Index into :attr:`SpikeInputs.norms` of
+            the norm found (meaningless if not spikes).
+        neuron (SpikingNeuron | None): The neuron whose output the input
+            is, when known by identity.
+    """
+
+    total: object
+    is_spikes: object
+    norm_index: object
+    neuron: object
+
+
+class SpikeInputs:
+    """The rule of this module for one model, with its neurons' outputs.
+
+    Tools call :meth:`fired` from every neuron's forward hook (with a
+    payload of their own: a count, the binary maps) and ask :meth:`read`
+    (or :meth:`read_lazily`) of each input they charge or run.
+
+    Args:
+        model (nn.Module): The model; its neurons' norms are the candidate
+            norms.
+    """
+
+    def __init__(self, model):
+        neurons = [neuron for _, neuron in spiking_neurons(model)]
+        #: The distinct norms of the model's neurons, ascending.
+        self.norms = sorted({float(neuron.norm) for neuron in neurons})
+        # Per norm, the neuron whose max_level (then time_steps) is the
+        # largest: whose D and T a tensor made from outputs is reported
+        # with.
+        self._representative = {}
+        for neuron in neurons:
+            norm = float(neuron.norm)
+            best = self._representative.get(norm)
+            if best is None or (neuron.max_level, neuron.time_steps) > (
+                    best.max_level, best.time_steps):
+                self._representative[norm] = neuron
+        self._sources = SpikeSources()
+
+    def neuron_of_norm(self, norm):
+        """The model's neuron of ``norm`` with the largest ``max_level``
+        (then ``time_steps``): the ``D`` and ``T`` reported for an input
+        made from outputs of that norm."""
+        return self._representative[float(norm)]
+
+    def fired(self, neuron, output, payload=None):
+        """Remember ``output`` as ``neuron``'s, with ``payload``."""
+        self._sources.add(output, neuron, payload)
+
+    def clear(self):
+        self._sources.clear()
+
+    def _counts(self, x, norm):
+        """``round(x * norm)`` and whether it is ``x * norm`` (as a bool
+        tensor: no synchronisation)."""
+        scaled = x * norm
+        counts = torch.round(scaled)
+        tol = _ULPS * torch.finfo(x.dtype).eps
+        exact = (scaled - counts).abs() <= tol * counts.abs().clamp(min=1)
+        return counts, exact.all() & (counts >= 0).all()
+
+    def read(self, x):
+        """Whether ``x`` holds spikes, and their counts (synchronises).
+
+        Args:
+            x (Tensor): A layer's input.
+
+        Returns:
+            SpikeRead | None: The counts, or None for real values.
+        """
+        found = self._sources.lookup(x)
+        if found is not None:
+            neuron, payload, shape = found
+            return SpikeRead(
+                neuron.spike_counts(x.detach()), float(neuron.norm), neuron,
+                payload, shape)
+        if not x.is_floating_point():
+            return None
+        x = x.detach()
+        for norm in self.norms:
+            counts, exact = self._counts(x, norm)
+            if bool(exact):
+                return SpikeRead(counts, norm, self.neuron_of_norm(norm),
+                                 None, None)
+        return None
+
+    def read_lazily(self, x, payload_total=None):
+        """:meth:`read` without synchronising: the answer as tensors.
+
+        Args:
+            x (Tensor): A layer's input.
+            payload_total (callable, optional): Maps the payload stored
+                with a neuron's output to its ``sum(k)``; the identity
+                when None (the payload is the total).
+
+        Returns:
+            LazyRead: The total count, whether spikes, the norm's index.
+        """
+        found = self._sources.lookup(x)
+        if found is not None:
+            neuron, payload, _ = found
+            total = payload if payload_total is None else payload_total(
+                payload)
+            return LazyRead(total, True, self.norms.index(float(neuron.norm)),
+                            neuron)
+        if not x.is_floating_point() or not self.norms:
+            return LazyRead(0., False, 0, None)
+        x = x.detach()
+        totals, passes = [], []
+        for norm in self.norms:
+            counts, exact = self._counts(x, norm)
+            totals.append(counts.sum(dtype=torch.float64))
+            passes.append(exact)
+        passes = torch.stack(passes)
+        # the first (smallest) norm that passes
+        index = torch.argmax(passes.to(torch.uint8))
+        is_spikes = passes.any()
+        total = torch.where(is_spikes,
+                            torch.stack(totals)[index],
+                            torch.zeros((), dtype=torch.float64,
+                                        device=x.device))
+        return LazyRead(total, is_spikes, index, None)
