@@ -179,6 +179,8 @@ class SpikeCounter:
         if self._handles:
             raise RuntimeError('SpikeCounter: already entered')
         try:
+            self._handles.append(
+                self.model.register_forward_pre_hook(self._inputs.new_forward))
             for neuron, name in self.neurons.items():
                 self._hook(neuron, self._fire)
             for name, layer in weight_layers(self.model):

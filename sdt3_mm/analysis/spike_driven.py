@@ -198,6 +198,8 @@ class SpikeDriven:
                 for part in module.modules():
                     if part is not module:
                         merged_in[part] = (name, type(module).__name__)
+        self._handles.append(
+            self.model.register_forward_pre_hook(self._inputs.new_forward))
         for name, module in self.model.named_modules():
             if isinstance(module, SpikingNeuron):
                 self._hook(module, self._neuron_hook(name))

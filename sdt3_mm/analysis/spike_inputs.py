@@ -21,10 +21,19 @@ reading each map, since its output is the sum of those). The rule reads the
 values, so no list of such operations is kept, and a block added later is
 charged by what its layers really receive.
 
+Integer values are counts over norm 1: an event camera's frames (counts of
+events per pixel, or binarised) are spikes before any neuron, so a stem on
+them accumulates; a stem on normalised pixels multiplies.
+
 Which norm: when the tensor is a neuron's output or a reshape of it (known
-by identity, :class:`SpikeSources`), that neuron's; otherwise the smallest of
-the model's neurons' norms for which the values are integer counts (the
-fewest spikes that carry them). Values are compared with a tolerance of a
+by identity, :class:`SpikeSources`), that neuron's. Otherwise the values
+decide, trying first the norm of the neuron that fired last (a tensor made
+from outputs is made from the spikes just fired: the scale heads' maps
+summed right after their neurons), then 1 and the model's other norms,
+smallest first. The first norm that fits is taken, so a tensor whose counts
+all happen to be multiples of its norm (every element silent or saturated)
+is still read at its neurons' norm, not as fewer spikes of a coarser one.
+Values are compared with a tolerance of a
 few units in the last place (``k / n`` summed over maps in float32 is not
 always exact for an ``n`` that is no power of two); a real-valued tensor of
 more than a handful of elements never passes by chance.
@@ -156,6 +165,14 @@ class SpikeSources:
         self._roots.clear()
 
 
+class SpikeKind(NamedTuple):
+    """What a row of counts of no neuron is reported with (integer inputs
+    of a model without a neuron of norm 1: ``D = 1``, ``T = 1``)."""
+
+    max_level: int = 1
+    time_steps: int = 1
+
+
 class SpikeRead(NamedTuple):
     """What :meth:`SpikeInputs.read` found in a tensor that holds spikes.
 
@@ -163,10 +180,9 @@ class SpikeRead(NamedTuple):
         counts (Tensor): The integer counts ``k``, shaped as the tensor
             (its dtype).
         norm (float): Their divisor: the tensor is ``counts / norm``.
-        neuron (SpikingNeuron): The neuron whose output it is, or the
-            model's representative neuron of that norm (see
-            :meth:`SpikeInputs.neuron_of_norm`) when it is made from
-            outputs.
+        neuron (SpikingNeuron | SpikeKind): The neuron whose output it is,
+            or, when it is made from outputs, the model's neuron of that
+            norm it is reported with (:meth:`SpikeInputs.neuron_of_norm`).
         payload: What the tool stored with that neuron's output
             (:meth:`SpikeInputs.fired`), reshaped by the caller; None when
             the tensor is made from outputs.
@@ -213,8 +229,8 @@ class SpikeInputs:
 
     def __init__(self, model):
         neurons = [neuron for _, neuron in spiking_neurons(model)]
-        #: The distinct norms of the model's neurons, ascending.
-        self.norms = sorted({float(neuron.norm) for neuron in neurons})
+        #: 1 and the distinct norms of the model's neurons, ascending.
+        self.norms = sorted({1.} | {float(neuron.norm) for neuron in neurons})
         # Per norm, the neuron whose max_level (then time_steps) is the
         # largest: whose D and T a tensor made from outputs is reported
         # with.
@@ -226,19 +242,37 @@ class SpikeInputs:
                     best.max_level, best.time_steps):
                 self._representative[norm] = neuron
         self._sources = SpikeSources()
+        self._last_norm = None
 
     def neuron_of_norm(self, norm):
         """The model's neuron of ``norm`` with the largest ``max_level``
         (then ``time_steps``): the ``D`` and ``T`` reported for an input
-        made from outputs of that norm."""
-        return self._representative[float(norm)]
+        made from outputs of that norm (a :class:`SpikeKind` of ``D = T =
+        1`` for integers in a model without a neuron of norm 1)."""
+        return self._representative.get(float(norm), SpikeKind())
 
     def fired(self, neuron, output, payload=None):
         """Remember ``output`` as ``neuron``'s, with ``payload``."""
         self._sources.add(output, neuron, payload)
+        self._last_norm = float(neuron.norm)
+
+    def new_forward(self, *unused):
+        """Start a forward of the model: no neuron has fired in it yet (a
+        forward pre-hook of the model's root calls this)."""
+        self._last_norm = None
 
     def clear(self):
         self._sources.clear()
+        self._last_norm = None
+
+    def _candidates(self):
+        """Indices into :attr:`norms` in the order they are tried."""
+        order = list(range(len(self.norms)))
+        if self._last_norm is not None:
+            first = self.norms.index(self._last_norm)
+            order.remove(first)
+            order.insert(0, first)
+        return order
 
     def _counts(self, x, norm):
         """``round(x * norm)`` and whether it is ``x * norm`` (as a bool
@@ -267,7 +301,8 @@ class SpikeInputs:
         if not x.is_floating_point():
             return None
         x = x.detach()
-        for norm in self.norms:
+        for index in self._candidates():
+            norm = self.norms[index]
             counts, exact = self._counts(x, norm)
             if bool(exact):
                 return SpikeRead(counts, norm, self.neuron_of_norm(norm),
@@ -293,20 +328,22 @@ class SpikeInputs:
                 payload)
             return LazyRead(total, True, self.norms.index(float(neuron.norm)),
                             neuron)
-        if not x.is_floating_point() or not self.norms:
+        if not x.is_floating_point():
             return LazyRead(0., False, 0, None)
         x = x.detach()
+        order = self._candidates()
         totals, passes = [], []
-        for norm in self.norms:
-            counts, exact = self._counts(x, norm)
+        for index in order:
+            counts, exact = self._counts(x, self.norms[index])
             totals.append(counts.sum(dtype=torch.float64))
             passes.append(exact)
         passes = torch.stack(passes)
-        # the first (smallest) norm that passes
-        index = torch.argmax(passes.to(torch.uint8))
+        # the first norm in the order tried that fits
+        first = torch.argmax(passes.to(torch.uint8))
+        index = torch.as_tensor(order, device=x.device)[first]
         is_spikes = passes.any()
         total = torch.where(is_spikes,
-                            torch.stack(totals)[index],
+                            torch.stack(totals)[first],
                             torch.zeros((), dtype=torch.float64,
                                         device=x.device))
         return LazyRead(total, is_spikes, index, None)

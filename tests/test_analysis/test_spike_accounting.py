@@ -1,0 +1,178 @@
+"""What each layer is charged, decided by what it receives, against an
+independent count (PyTorch's FLOP counter and the inputs' values), for
+every family of model: base (with and without layer scales), large,
+Meta-SpikeFormer (LIF), the detection heads, the segmentation head and an
+event model on 5-D clips."""
+import os.path as osp
+
+import pytest
+import torch
+from independent_count import IndependentCount, assert_summary_matches
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from spiking_models import (LARGE, firing_backbone, firing_meta_backbone,
+                            randomise_norms)
+
+from sdt3_mm.analysis import SpikeCounter, fold_bn
+from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _demo_config(name):
+    return Config.fromfile(osp.join(ROOT, 'configs', 'demo', name))
+
+
+def _build(scope, model_cfg):
+    with DefaultScope.overwrite_default_scope(scope):
+        from mmengine.registry import MODELS
+        torch.manual_seed(0)
+        return MODELS.build(model_cfg)
+
+
+def count_both(model, forward, num_images, frames=1):
+    """Run ``forward`` once under our SpikeCounter and the independent
+    count; the counter's summary and the count."""
+    norms = {neuron.norm for _, neuron in spiking_neurons(model)}
+    count = IndependentCount(model, norms)
+    try:
+        with torch.no_grad(), SpikeCounter(model) as counter:
+            forward()
+            counter.add_images(num_images, frames=frames)
+    finally:
+        count.remove()
+    return counter.summary(), count
+
+
+def _not_ac(summary):
+    return [row['layer'] for row in summary['layers'] if row['op'] != 'AC']
+
+
+def _seg_demo_model():
+    cfg = _demo_config('fpn_e-spikeformer-t_spike-fpn_shapes-seg.py')
+    return randomise_norms(_build('mmseg', cfg.model)).eval()
+
+
+def test_segmentation_demo_charges_every_spike_input_as_accumulates():
+    """The decode head's convs after the nearest upsamplings and the
+    classifier on the sum of the levels' spike maps read integer counts:
+    accumulates, as counted from their inputs' values (within 1 %); only
+    the stem, on normalised pixels, multiplies."""
+    model = fold_bn(_seg_demo_model())
+    x = torch.randn(2, 3, 64, 96)
+    summary, count = count_both(model, lambda: model(x, mode='tensor'), 2)
+    assert_summary_matches(summary, count, 2)
+    rows = {row['layer']: row for row in summary['layers']}
+    for name in ('scale_heads.2.2.conv', 'scale_heads.3.2.conv',
+                 'scale_heads.3.4.conv', 'conv_seg'):
+        assert rows[f'decode_head.{name}']['op'] == 'AC'
+    assert _not_ac(summary) == ['backbone.downsample_layers.0.conv']
+    # the classifier reads the sum of four levels' maps: counts up to 16
+    # over D = 4, a mean count above one spike per element and step
+    assert rows['decode_head.conv_seg']['firing_rate'] > 1
+    assert 0 < summary['mean_firing_rate'] < 1
+
+
+def test_segmentation_demo_unfolded_as_the_firing_rate_hook_counts_it():
+    """FiringRateHook counts the model as trained (BN not folded): the same
+    layers read spikes."""
+    model = _seg_demo_model()
+    x = torch.randn(1, 3, 64, 64)
+    summary, count = count_both(model, lambda: model(x, mode='tensor'), 1)
+    assert_summary_matches(summary, count, 1)
+    assert _not_ac(summary) == ['backbone.downsample_layers.0.conv']
+
+
+@pytest.mark.parametrize(
+    'family', ['base', 'base-layer-scaled', 'large', 'meta'])
+def test_backbone_families_against_the_independent_count(family):
+    if family == 'meta':
+        model, images = firing_meta_backbone(T=2), 3
+    else:
+        arch = LARGE if family == 'large' else 't'
+        kwargs = dict(layer_scale_init_value=1e-6) if family.endswith(
+            'scaled') else {}
+        model, images = firing_backbone(arch, **kwargs), 2
+    model = fold_bn(model)
+    x = torch.randn(images, 3, 32, 48)
+    summary, count = count_both(model, lambda: model(x), images)
+    assert_summary_matches(summary, count, images)
+    assert _not_ac(summary) == ['downsample_layers.0.conv'] + (
+        # Meta-SpikeFormer's SepConvs have no neuron between their
+        # depthwise and second pointwise conv
+        [f'stages.{s}.sepconv.pwconv2.conv'
+         for s in ('0.0', '1.0', '2.0', '2.1')] if family == 'meta' else [])
+
+
+def test_detection_heads_against_the_independent_count():
+    """The demo detector's spiking FPN, RPN head, shared-FC box head and
+    FCN mask head (binary D = 1 neurons): every conv and FC reads spikes."""
+    cfg = _demo_config('mask-rcnn_e-spikeformer-t_spike-fpn_shapes.py')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = _build('mmdet', cfg.model)
+    model = fold_bn(randomise_norms(model).eval())
+    heads = torch.nn.ModuleDict(
+        dict(
+            neck=model.neck,
+            rpn=model.rpn_head,
+            bbox=model.roi_head.bbox_head,
+            mask=model.roi_head.mask_head))
+    feats = [
+        torch.rand(2, c, s, s) * 3
+        for c, s in ((24, 32), (48, 16), (96, 8), (128, 8))
+    ]
+    rois = torch.rand(5, 64, 7, 7) * 3
+    mask_rois = torch.rand(5, 64, 14, 14) * 3
+
+    def forward():
+        heads.rpn(heads.neck(feats))
+        heads.bbox(rois)
+        heads.mask(mask_rois)
+
+    summary, count = count_both(heads, forward, 2)
+    assert_summary_matches(summary, count, 2)
+    # The neck's laterals read the backbone's membrane potentials through
+    # their neurons; nothing multiplies.
+    assert _not_ac(summary) == []
+    assert any(r['layer'].startswith('mask.') for r in summary['layers'])
+
+
+def test_event_model_on_5d_clips_against_the_independent_count():
+    """The event demo's model on B x T x 2 x H x W clips of event counts:
+    the stem reads integer counts of events (spikes, not pixels), so it
+    accumulates too; the summary's T counts the frames."""
+    cfg = _demo_config('e-spikeformer-t_shapes-events.py')
+    model = randomise_norms(_build('mmpretrain', cfg.model)).eval()
+    model = fold_bn(model)
+    generator = torch.Generator().manual_seed(0)
+    clips = torch.poisson(
+        torch.full((2, 4, 2, 32, 32), 0.3), generator=generator)
+    summary, count = count_both(
+        model, lambda: model(clips, mode='tensor'), 2, frames=4)
+    assert_summary_matches(summary, count, 2)
+    assert _not_ac(summary) == []
+    assert summary['T'] == [4]
+    # on normalised frames the stem multiplies
+    summary, count = count_both(
+        model, lambda: model(clips - 0.25, mode='tensor'), 2, frames=4)
+    assert_summary_matches(summary, count, 2)
+    assert _not_ac(summary) == ['backbone.downsample_layers.0.conv']
+
+
+def test_integer_input_is_counts_over_norm_1_in_every_forward():
+    """A stem on integer input (event counts) in a model whose neurons all
+    have norm 4 reads them as counts over 1 in each forward, not as four
+    times as many quarter spikes after a neuron of norm 4 fired in the
+    forward before."""
+    model = fold_bn(firing_backbone('t'))
+    generator = torch.Generator().manual_seed(0)
+    x = torch.poisson(torch.full((1, 3, 32, 32), 0.5), generator=generator)
+    with torch.no_grad(), SpikeCounter(model) as counter:
+        model(x)
+        model(x)
+        counter.add_images(2)
+    stem = counter.summary()['layers'][0]
+    assert stem['layer'] == 'downsample_layers.0.conv'
+    assert stem['op'] == 'AC'
+    assert stem['sops'] == pytest.approx(stem['flops'] / x.numel() *
+                                         x.sum().item())
