@@ -20,6 +20,7 @@ CONFIGS = {
     'cls': 'configs/demo/e-spikeformer-t_shapes-cls.py',
     'seg': 'configs/demo/fpn_e-spikeformer-t_spike-fpn_shapes-seg.py',
     'det': 'configs/demo/mask-rcnn_e-spikeformer-t_spike-fpn_shapes.py',
+    'meta': 'configs/demo/meta-spikeformer_t4_shapes-cls.py',
 }
 
 pytest.importorskip('onnxruntime')
@@ -81,7 +82,8 @@ def _export(checkpoints, name, extra=()):
 
 
 @pytest.mark.parametrize('name,extra', [('cls', ('--int8', )),
-                                        ('seg', ('--fold-bn', )), ('det', ())])
+                                        ('seg', ('--fold-bn', )), ('det', ()),
+                                        ('meta', ())])
 def test_export_runs_in_onnxruntime_at_two_sizes(checkpoints, name, extra):
     import onnxruntime as ort
 
@@ -92,15 +94,23 @@ def test_export_runs_in_onnxruntime_at_two_sizes(checkpoints, name, extra):
     sizes = set(re.findall(r'at (\d+x\d+): max abs difference', log))
     assert len(sizes) == 2, log
     assert 'verified' in log
-    # every neuron's spikes compared (the file's neurons matched the model's)
+    # every neuron's spikes compared (the file's neurons matched the
+    # model's), Meta-SpikeFormer's LIF neurons included
     compared = re.findall(r'spikes differing (\d+) of (\d+)', log)
     assert len(compared) >= 2 and all(
         int(m) >= 0 and int(n) > 0 for m, n in compared), log
+    calls = re.findall(r'\((\d+) of (\d+) neuron calls compared\)', log)
+    assert len(calls) >= 2 and all(a == b != '0' for a, b in calls), log
     # and independently: the file against the checkpoint's model
     model = _model(name, checkpoints[1][name])
     if '--fold-bn' in extra:
         model = fold_bn(model)
-    scope = {'cls': 'mmpretrain', 'seg': 'mmseg', 'det': 'mmdet'}[name]
+    scope = {
+        'cls': 'mmpretrain',
+        'seg': 'mmseg',
+        'det': 'mmdet',
+        'meta': 'mmpretrain'
+    }[name]
     module, _ = export_module(model, scope)
     session = ort.InferenceSession(out, providers=['CPUExecutionProvider'])
     torch.manual_seed(1)
@@ -290,3 +300,7 @@ def test_verdict_accepts_differences_only_with_few_spike_flips():
     unmatched = Agreement((96, 128), 0.044, 0, 0)
     ok, message = verification_verdict([unmatched], 1e-4, 1e-5)
     assert not ok and 'spikes not compared' in message
+    # flips explain a difference only when every neuron call was compared
+    partly = Agreement((96, 128), 0.044, 10**7, 1, 100, 99)
+    ok, message = verification_verdict([partly], 1e-4, 1e-5)
+    assert not ok and '1 of 100 neuron calls not found' in message

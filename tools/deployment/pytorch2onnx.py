@@ -122,6 +122,8 @@ def _describe(result):
     if result.spikes:
         line += (f', spikes differing {result.spike_mismatches} of '
                  f'{result.spikes}')
+    line += (f' ({result.neuron_calls_compared} of {result.neuron_calls} '
+             f'neuron calls compared)')
     return line
 
 
