@@ -98,6 +98,21 @@ if ! step_done events; then
     mark_done events
 fi
 
+# The independent op counter the energy tests compare with: SpikingJelly
+# 2.0's SynOpCounter / MACCounter (tests/test_analysis/
+# test_crosscheck_spikingjelly.py), a test-only extra (`.[crosscheck]`).
+# Its declared dependencies (torchaudio 2.11.1, built for torch 2.11,
+# tensorboard, grpcio, SciencePlots: 21 MB of wheels) serve its data sets
+# and training tools; its op counter imports only loguru. So it is installed
+# without them (+12 MB, 1 s). syops 0.0.5, the other counter, imports names
+# SpikingJelly 2.0 no longer has (MultiStepIFNode) and an undeclared
+# `progress`, so it does not run with any SpikingJelly pip would pick.
+if ! step_done crosscheck; then
+    log "installing spikingjelly 2.0.0 (the tests' independent op counter)"
+    "${PIP[@]}" --no-deps "spikingjelly==2.0.0" "loguru==0.7.3"
+    mark_done crosscheck
+fi
+
 # Editable, so the checkout is what runs; re-done when setup.cfg changes.
 if [ ! -f "$STAMPS/package" ] || [ "$ROOT/setup.cfg" -nt "$STAMPS/package" ]; then
     log "installing sdt3_mm (editable) with test extras"
