@@ -5,7 +5,7 @@ from spiking_models import firing_meta_backbone, spike_means
 from torch import nn
 
 from sdt3_mm.analysis import ENERGY_PRESETS, SpikeCounter, fold_bn
-from sdt3_mm.models import MultiStepLIFNeuron
+from sdt3_mm.models import MultiStepLIFNeuron, SFANeuron
 from sdt3_mm.models.backbones.e_spikeformer import base_attention
 from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
 from sdt3_mm.models.utils.spike_layers import SpikeConvBN
@@ -229,3 +229,39 @@ def test_all_reduce_sums_every_count(monkeypatch):
     assert together['layers'] == alone['layers']
     assert together['neurons'] == alone['neurons']
     assert together['energy_mj'] == pytest.approx(alone['energy_mj'])
+
+
+def test_the_documented_worked_example():
+    """docs/energy.md's worked example: a stem, a D = 4 neuron, the sum of
+    its map and the map mirrored, a 2x nearest upsampling and a 1 x 1
+    conv; the numbers the page derives by hand."""
+    import torch.nn.functional as F
+
+    class Example(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 2, 3, padding=1)
+            nn.init.zeros_(self.stem.weight)
+            with torch.no_grad():
+                self.stem.bias.copy_(torch.tensor([1.2, 3.0]))
+            self.neuron = SFANeuron(D=4)
+            self.cls = nn.Conv2d(2, 3, 1)
+
+        def forward(self, x):
+            spikes = self.neuron(self.stem(x))
+            maps = spikes + spikes.flip(-1)
+            return self.cls(
+                F.interpolate(maps, scale_factor=2, mode='nearest'))
+
+    model = Example().eval()
+    with torch.no_grad(), SpikeCounter(model) as counter:
+        model(torch.randn(1, 1, 4, 4))
+        counter.add_images(1)
+    summary = counter.summary()
+    stem, cls = summary['layers']
+    assert (stem['layer'], stem['op'], stem['flops']) == ('stem', 'MAC', 288)
+    assert summary['neurons'][0]['firing_rate'] == 0.5
+    assert (cls['layer'], cls['op'], cls['flops']) == ('cls', 'AC', 384)
+    assert cls['sops'] == 1536 and cls['firing_rate'] == 1.0
+    assert summary['energy_mj'] * 1e9 == pytest.approx(2707.2)

@@ -176,3 +176,35 @@ def test_integer_input_is_counts_over_norm_1_in_every_forward():
     assert stem['op'] == 'AC'
     assert stem['sops'] == pytest.approx(stem['flops'] / x.numel() *
                                          x.sum().item())
+
+
+def test_ade20k_l_backbone_reports_and_folds_its_24_layer_scales():
+    """The ADE20K Semantic-FPN L config's backbone (layer scales 1e-6 on
+    every transformer block): the spike-driven report names its 24 layer
+    scales among the multiplications; after fold_bn they are gone from the
+    model and the report, and the outputs are equal (float64)."""
+    from sdt3_mm.analysis import SpikeDriven
+    from spiking_models import randomise_layer_scales
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs/sem_fpn/'
+                 'fpn_e-spikeformer-l_spike-fpn_4xb4-160k_ade20k-512x512.py'))
+    backbone_cfg = cfg.model.backbone.copy()
+    backbone_cfg.pop('init_cfg', None)
+    backbone = _build('mmseg', backbone_cfg)
+    backbone = randomise_layer_scales(randomise_norms(backbone)).eval()
+    backbone = backbone.double()
+    x = torch.randn(1, 3, 32, 32, dtype=torch.float64)
+    scales = sorted(n for n, _ in backbone.named_parameters()
+                    if 'layer_scale' in n)
+    assert len(scales) == 24
+    with torch.no_grad(), SpikeDriven(backbone) as report:
+        before = backbone(x)
+    assert sorted(n for n in report.non_additions
+                  if 'layer_scale' in n) == scales
+    folded = fold_bn(backbone)
+    assert not [n for n, _ in folded.named_parameters() if 'layer_scale' in n]
+    with torch.no_grad(), SpikeDriven(folded) as report:
+        after = folded(x)
+    assert not [n for n in report.non_additions if 'layer_scale' in n]
+    for a, b in zip(before, after):
+        assert (a - b).abs().max().item() <= 1e-9

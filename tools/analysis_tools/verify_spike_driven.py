@@ -16,8 +16,9 @@ a backbone preset on random images) three ways and compares:
    order can move a membrane across a rounding boundary);
 3. float64, the model vs ``fold_bn(model)``: outputs must agree to 1e-9.
 
-It lists what still multiplies (the stem on pixels, unfolded BNs, scales,
-layers that read a BN's or a depthwise conv's real output). End-to-end
+It lists what still multiplies (the stem on pixels, unfolded BNs, the
+attention scale, layer scales until folded, layers that read a BN's or a
+depthwise conv's real output). End-to-end
 outputs are the logits of a classifier or segmentor and the neck's
 features of a detector. Works for any model made of
 :class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` modules
