@@ -107,10 +107,15 @@ def test_neck_norms_fold():
 
 
 def test_box_head_fc_norms_fold():
-    head = randomise_norms(
-        SpikeShared2FCBBoxHead(
-            in_channels=16, fc_out_channels=32, roi_feat_size=7,
-            num_classes=3))
+    # MMDetection's scope: its bbox coder is looked up in the current one,
+    # which a Runner built earlier on the same worker may have left as
+    # mmengine's.
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        head = randomise_norms(
+            SpikeShared2FCBBoxHead(
+                in_channels=16, fc_out_channels=32, roi_feat_size=7,
+                num_classes=3))
     _assert_folds_exactly(head,
                           torch.rand(5, 16, 7, 7, dtype=torch.float64) * 2)
 

@@ -4,9 +4,31 @@ import json
 import os.path as osp
 
 import pytest
+import torch
 from tool_runner import ROOT, run_tool
 
 CONFIG = osp.join(ROOT, 'configs/demo/meta-spikeformer_t4_shapes-cls.py')
+
+
+def _firing_checkpoint(path):
+    """The demo model with random BN statistics and affine parameters, so
+    that its LIF neurons fire (at PyTorch's initialisation whole stages are
+    silent, and which layers read spikes cannot be told from silence)."""
+    from mmengine.config import Config
+
+    from sdt3_mm.deployment import build_model
+    torch.manual_seed(0)
+    model = build_model(Config.fromfile(CONFIG))
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                n = module.num_features
+                module.running_mean.copy_(torch.rand(n) - 0.5)
+                module.running_var.copy_(torch.rand(n) + 0.5)
+                module.weight.copy_(torch.rand(n) + 0.5)
+                module.bias.copy_(torch.rand(n) * 2)
+    torch.save({'state_dict': model.state_dict()}, path)
+    return str(path)
 
 
 def _small_test_set(data_root):
@@ -49,7 +71,8 @@ def test_spike_energy_prints_the_meta_table(tmp_path):
 def test_verify_spike_driven_passes_on_the_folded_meta_model(tmp_path):
     out = run_tool([
         osp.join(ROOT, 'tools/analysis_tools/verify_spike_driven.py'), CONFIG,
-        '--fold-bn', '--num-images', '1', '--json',
+        _firing_checkpoint(tmp_path / 'firing.pth'), '--fold-bn',
+        '--num-images', '1', '--json',
         str(tmp_path / 'verify.json'), '--cfg-options'
     ] + _small_test_set(tmp_path / 'shapes'))
     assert out.count('PASS') == 3 and 'FAIL' not in out
