@@ -225,10 +225,13 @@ class SpikeCounter:
             op.neuron = read.neuron
             return
         # Decided by the values, as tensors: read with the summary.
+        spikes = torch.as_tensor(read.is_spikes, device=x.device)
         op.mac_flops = op.mac_flops + torch.where(
-            read.is_spikes, 0., float(flops)).to(torch.float64)
-        vote = F.one_hot(read.norm_index, len(self._inputs.norms))
-        op.votes = _add(op.votes, vote * read.is_spikes)
+            spikes, 0., float(flops)).to(torch.float64)
+        vote = F.one_hot(
+            torch.as_tensor(read.norm_index, device=x.device),
+            len(self._inputs.norms))
+        op.votes = _add(op.votes, vote * spikes)
 
     def _layer_hook(self, name):
 

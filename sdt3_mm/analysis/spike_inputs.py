@@ -38,6 +38,7 @@ few units in the last place (``k / n`` summed over maps in float32 is not
 always exact for an ``n`` that is no power of two); a real-valued tensor of
 more than a handful of elements never passes by chance.
 """
+import math
 import weakref
 from typing import NamedTuple
 
@@ -241,6 +242,14 @@ class SpikeInputs:
             if best is None or (neuron.max_level, neuron.time_steps) > (
                     best.max_level, best.time_steps):
                 self._representative[norm] = neuron
+        # x * n integral implies x * (m n) integral: with integer norms the
+        # values are read once, at their least common multiple, and at each
+        # norm by the divisibility of those counts. Sums of k / n are exact
+        # in floating point for n a power of two: no tolerance needed.
+        self._lcm = math.lcm(*map(int, self.norms)) if all(
+            norm.is_integer() for norm in self.norms) else None
+        self._exact = self._lcm is not None and not self._lcm & (self._lcm -
+                                                                 1)
         self._sources = SpikeSources()
         self._last_norm = None
 
@@ -274,14 +283,45 @@ class SpikeInputs:
             order.insert(0, first)
         return order
 
-    def _counts(self, x, norm):
-        """``round(x * norm)`` and whether it is ``x * norm`` (as a bool
-        tensor: no synchronisation)."""
+    @staticmethod
+    def _counts(x, norm, exact=False):
+        """``round(x * norm)`` and whether it is ``x * norm`` and
+        non-negative (a bool tensor: no synchronisation)."""
         scaled = x * norm
         counts = torch.round(scaled)
-        tol = _ULPS * torch.finfo(x.dtype).eps
-        exact = (scaled - counts).abs() <= tol * counts.abs().clamp(min=1)
-        return counts, exact.all() & (counts >= 0).all()
+        if exact:
+            close = scaled == counts
+        else:
+            tol = _ULPS * torch.finfo(x.dtype).eps
+            close = (scaled - counts).abs_() <= tol * counts.abs().clamp(
+                min=1)
+        return counts, close.all() & (counts.amin() >= 0)
+
+    def _tries(self, x):
+        """Per candidate norm, in the order tried: ``(index, fits, total,
+        counts)``, ``fits`` a bool tensor, ``total`` the float64 sum of the
+        counts at that norm, ``counts()`` giving them; no synchronisation.
+        ``x`` is not empty."""
+        if self._lcm is None:
+            tries = []
+            for index in self._candidates():
+                counts, fits = self._counts(x, self.norms[index])
+                tries.append((index, fits, counts.sum(dtype=torch.float64),
+                              lambda counts=counts: counts))
+            return tries
+        counts, fits = self._counts(x, self._lcm, self._exact)
+        total = counts.sum(dtype=torch.float64)
+        tries = []
+        for index in self._candidates():
+            ratio = round(self._lcm / self.norms[index])
+            if ratio == 1:
+                # it fits here if it fits at any norm: none after it wins
+                tries.append((index, fits, total, lambda: counts))
+                break
+            divisible = (torch.remainder(counts, ratio) == 0).all()
+            tries.append((index, fits & divisible, total / ratio,
+                          lambda ratio=ratio: counts / ratio))
+        return tries
 
     def read(self, x):
         """Whether ``x`` holds spikes, and their counts (synchronises).
@@ -298,14 +338,12 @@ class SpikeInputs:
             return SpikeRead(
                 neuron.spike_counts(x.detach()), float(neuron.norm), neuron,
                 payload, shape)
-        if not x.is_floating_point():
+        if not x.is_floating_point() or not x.numel():
             return None
-        x = x.detach()
-        for index in self._candidates():
-            norm = self.norms[index]
-            counts, exact = self._counts(x, norm)
-            if bool(exact):
-                return SpikeRead(counts, norm, self.neuron_of_norm(norm),
+        for index, fits, _, counts in self._tries(x.detach()):
+            if bool(fits):
+                norm = self.norms[index]
+                return SpikeRead(counts(), norm, self.neuron_of_norm(norm),
                                  None, None)
         return None
 
@@ -328,22 +366,21 @@ class SpikeInputs:
                 payload)
             return LazyRead(total, True, self.norms.index(float(neuron.norm)),
                             neuron)
-        if not x.is_floating_point():
+        if not x.is_floating_point() or not x.numel():
             return LazyRead(0., False, 0, None)
-        x = x.detach()
-        order = self._candidates()
-        totals, passes = [], []
-        for index in order:
-            counts, exact = self._counts(x, self.norms[index])
-            totals.append(counts.sum(dtype=torch.float64))
-            passes.append(exact)
-        passes = torch.stack(passes)
+        tries = self._tries(x.detach())
+        if len(tries) == 1:
+            index, fits, total, _ = tries[0]
+            return LazyRead(
+                torch.where(fits, total, 0.).to(torch.float64), fits,
+                index, None)
+        passes = torch.stack([fits for _, fits, _, _ in tries])
         # the first norm in the order tried that fits
         first = torch.argmax(passes.to(torch.uint8))
-        index = torch.as_tensor(order, device=x.device)[first]
+        index = torch.as_tensor([i for i, _, _, _ in tries],
+                                device=x.device)[first]
         is_spikes = passes.any()
         total = torch.where(is_spikes,
-                            torch.stack(totals)[first],
-                            torch.zeros((), dtype=torch.float64,
-                                        device=x.device))
+                            torch.stack([t for _, _, t, _ in tries])[first],
+                            0.).to(torch.float64)
         return LazyRead(total, is_spikes, index, None)
