@@ -6,8 +6,8 @@ spike-driven execution (:class:`~.spike_driven.SpikeDriven`) ask of every
 input of a weight layer or spike product one question, answered here once:
 
     The input holds spikes when its values are integer counts ``k >= 0``
-    over the norm ``n`` of one of the model's neurons: ``x = k / n``,
-    element by element. It then costs accumulates, ``sum(k)`` of them per
+    over the norm ``n`` of one of the model's neurons, or over 1:
+    ``x = k / n``, element by element. It then costs accumulates, ``sum(k)`` of them per
     multiply-accumulate of the layer per input element (``FLOPs / numel *
     sum(k)``); any other input costs the layer's multiply-accumulates.
 
@@ -33,10 +33,12 @@ summed right after their neurons), then 1 and the model's other norms,
 smallest first. The first norm that fits is taken, so a tensor whose counts
 all happen to be multiples of its norm (every element silent or saturated)
 is still read at its neurons' norm, not as fewer spikes of a coarser one.
-Values are compared with a tolerance of a
-few units in the last place (``k / n`` summed over maps in float32 is not
-always exact for an ``n`` that is no power of two); a real-valued tensor of
-more than a handful of elements never passes by chance.
+A tensor that is zero everywhere is counts of zero: it costs nothing.
+
+Values are compared exactly where the norms' least common multiple is a
+power of two (``k / n`` and its sums are exact in floating point), and
+otherwise with a tolerance of a few units in the last place; a real-valued
+tensor of more than a handful of elements never passes by chance.
 """
 import math
 import weakref

@@ -208,3 +208,39 @@ def test_ade20k_l_backbone_reports_and_folds_its_24_layer_scales():
     assert not [n for n in report.non_additions if 'layer_scale' in n]
     for a, b in zip(before, after):
         assert (a - b).abs().max().item() <= 1e-9
+
+
+def test_sums_of_maps_of_a_norm_that_is_no_power_of_two():
+    """D = 3: ``k / 3`` is not exact in float32, nor are sums of such maps;
+    they still read as counts (within a few units in the last place), and
+    a real-valued tensor beside them does not."""
+    from torch import nn
+
+    from sdt3_mm.models import SFANeuron
+
+    class ThreeLevels(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.neuron = SFANeuron(D=3)
+            self.on_sum = nn.Conv2d(4, 2, 1)
+            self.on_real = nn.Conv2d(4, 2, 1)
+
+        def forward(self, x):
+            spikes = self.neuron(x)
+            maps = spikes + spikes.flip(-1) + spikes.flip(-2)
+            return self.on_sum(maps), self.on_real(maps * 1.1)
+
+    model = ThreeLevels().eval()
+    x = torch.rand(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    x = x * 4 - 0.5
+    counts = torch.round(x.clamp(0, 3))
+    total = (counts + counts.flip(-1) + counts.flip(-2)).sum().item()
+    with torch.no_grad(), SpikeCounter(model) as counter:
+        model(x)
+        counter.add_images(2)
+    rows = {row['layer']: row for row in counter.summary()['layers']}
+    assert rows['on_sum']['op'] == 'AC'
+    # 1 x 1 conv, 2 outputs: each unit of count reaches two output taps
+    assert rows['on_sum']['sops'] == pytest.approx(2 * total / 2)
+    assert rows['on_real']['op'] == 'MAC'
