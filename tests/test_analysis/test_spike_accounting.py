@@ -244,3 +244,37 @@ def test_sums_of_maps_of_a_norm_that_is_no_power_of_two():
     # 1 x 1 conv, 2 outputs: each unit of count reaches two output taps
     assert rows['on_sum']['sops'] == pytest.approx(2 * total / 2)
     assert rows['on_real']['op'] == 'MAC'
+
+
+def test_analysis_dispatches_on_contracts_not_model_classes():
+    """sdt3_mm/analysis imports from the models only the contracts (the
+    neuron's and the blocks'), the shared conv-norm pair BN folding walks,
+    and the pretrained loader of the analysis tools' presets: no backbone,
+    neck or head class, so a block added later cannot be missed by a list
+    of classes."""
+    import ast
+    import glob
+    allowed = {
+        'sdt3_mm.models.utils.spike_contract',
+        'sdt3_mm.models.utils.spiking_neuron',
+        'sdt3_mm.models.utils.spike_layers',  # SpikeConvBN only, below
+        'sdt3_mm.models.utils',  # load_pretrained_backbone
+    }
+    seen = set()
+    for path in glob.glob(osp.join(ROOT, 'sdt3_mm', 'analysis', '*.py')):
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.startswith('sdt3_mm.models'):
+                assert node.module in allowed, (path, node.module)
+                names = {alias.name for alias in node.names}
+                if node.module == 'sdt3_mm.models.utils.spike_layers':
+                    assert names == {'SpikeConvBN'}, (path, names)
+                if node.module == 'sdt3_mm.models.utils':
+                    assert names == {'load_pretrained_backbone'}, names
+                seen.add(node.module)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith('sdt3_mm.models'), path
+    assert 'sdt3_mm.models.utils.spike_contract' in seen
