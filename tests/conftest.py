@@ -33,3 +33,18 @@ def mmpretrain_scope():
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _registry_scope_of_its_own():
+    """Every test starts in the registry scope the session started in.
+
+    ``init_default_scope`` (a Runner, ``sdt3_mm.deployment.build_model``, the
+    libraries' tool helpers) makes a scope current for the whole process;
+    a test after it on the same worker would look bare types up in that
+    library's registry and fail by order (a head's loss in MMDetection's).
+    """
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict = saved

@@ -25,10 +25,14 @@ class Classifier(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
+        from mmengine.registry import DefaultScope
         from mmpretrain.registry import MODELS
         cfg = Config.fromfile(
             osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py'))
-        self.model = MODELS.build(cfg.model)
+        # the head's loss is looked up in the current scope, which a test
+        # before on the same worker may have left as another library's
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            self.model = MODELS.build(cfg.model)
 
     def forward(self, x):
         return self.model(x, mode='tensor')

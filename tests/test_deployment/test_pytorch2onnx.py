@@ -36,9 +36,13 @@ def _small_set(data_root):
 
 
 def _model(name, checkpoint=None):
+    from mmengine.registry import DefaultScope
+
     from sdt3_mm.deployment import build_model
     cfg = Config.fromfile(osp.join(ROOT, CONFIGS[name]))
-    return build_model(cfg, checkpoint)
+    # build_model makes the config's scope current: not beyond this call
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        return build_model(cfg, checkpoint)
 
 
 @pytest.fixture(scope='module')

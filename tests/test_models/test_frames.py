@@ -59,7 +59,7 @@ def test_frames_meet_in_bn_batch_statistics_in_training():
     assert not torch.equal(together, alone)
 
 
-def test_classifier_head_averages_logits_over_frames():
+def test_classifier_head_averages_logits_over_frames(mmpretrain_scope):
     torch.manual_seed(0)
     backbone = _backbone(average_time=False)
     head = SpikeClsHead(num_classes=300, in_channels=128).eval()
@@ -81,7 +81,8 @@ def test_wrong_frame_channels_are_named():
         model(torch.zeros(2, 0, 2, 32, 32))
 
 
-def test_multi_step_backbone_takes_frames_as_its_time_steps():
+def test_multi_step_backbone_takes_frames_as_its_time_steps(
+        mmpretrain_scope):
     torch.manual_seed(0)
     model = MetaSpikeFormer(
         arch='15m', T=2, in_channels=2, out_indices=(4, ),

@@ -15,10 +15,13 @@ def _firing_checkpoint(path):
     that its LIF neurons fire (at PyTorch's initialisation whole stages are
     silent, and which layers read spikes cannot be told from silence)."""
     from mmengine.config import Config
+    from mmengine.registry import DefaultScope
 
     from sdt3_mm.deployment import build_model
     torch.manual_seed(0)
-    model = build_model(Config.fromfile(CONFIG))
+    # build_model makes the config's scope current: not beyond this test
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = build_model(Config.fromfile(CONFIG))
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
