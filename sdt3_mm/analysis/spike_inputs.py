@@ -180,8 +180,9 @@ class SpikeRead(NamedTuple):
     """What :meth:`SpikeInputs.read` found in a tensor that holds spikes.
 
     Attributes:
-        counts (Tensor): The integer counts ``k``, shaped as the tensor
-            (its dtype).
+        counts (Tensor | None): The integer counts ``k``, shaped as the
+            tensor (its dtype); None for a neuron's output, whose payload
+            holds what the tool stored for it.
         norm (float): Their divisor: the tensor is ``counts / norm``.
         neuron (SpikingNeuron | SpikeKind): The neuron whose output it is,
             or, when it is made from outputs, the model's neuron of that
@@ -337,9 +338,7 @@ class SpikeInputs:
         found = self._sources.lookup(x)
         if found is not None:
             neuron, payload, shape = found
-            return SpikeRead(
-                neuron.spike_counts(x.detach()), float(neuron.norm), neuron,
-                payload, shape)
+            return SpikeRead(None, float(neuron.norm), neuron, payload, shape)
         if not x.is_floating_point() or not x.numel():
             return None
         for index, fits, _, counts in self._tries(x.detach()):
@@ -349,23 +348,21 @@ class SpikeInputs:
                                  None, None)
         return None
 
-    def read_lazily(self, x, payload_total=None):
+    def read_lazily(self, x):
         """:meth:`read` without synchronising: the answer as tensors.
+
+        For a neuron's output the payload stored with it (:meth:`fired`)
+        must be its ``sum(k)``.
 
         Args:
             x (Tensor): A layer's input.
-            payload_total (callable, optional): Maps the payload stored
-                with a neuron's output to its ``sum(k)``; the identity
-                when None (the payload is the total).
 
         Returns:
             LazyRead: The total count, whether spikes, the norm's index.
         """
         found = self._sources.lookup(x)
         if found is not None:
-            neuron, payload, _ = found
-            total = payload if payload_total is None else payload_total(
-                payload)
+            neuron, total, _ = found
             return LazyRead(total, True, self.norms.index(float(neuron.norm)),
                             neuron)
         if not x.is_floating_point() or not x.numel():

@@ -412,11 +412,11 @@ def _torch_neuron_calls(module, inputs):
     """The outputs of ``module`` and, per neuron call ``(path, call
     index)``, the neuron and its output."""
     from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
-    calls, handles = {}, []
+    calls, handles, seen = {}, [], {}
     for name, neuron in spiking_neurons(module):
 
         def record(mod, args, out, name=name):
-            index = sum(1 for path, _ in calls if path == name)
+            index = seen[name] = seen.get(name, -1) + 1
             calls[(name, index)] = (mod, out)
 
         handles.append(neuron.register_forward_hook(record))

@@ -278,3 +278,22 @@ def test_analysis_dispatches_on_contracts_not_model_classes():
                 for alias in node.names:
                     assert not alias.name.startswith('sdt3_mm.models'), path
     assert 'sdt3_mm.models.utils.spike_contract' in seen
+
+
+def test_segmentation_demo_runs_spike_driven_on_upsampled_and_summed_maps():
+    """The decode head's convs after nearest upsampling and the classifier
+    on the sum of the levels run on the binary maps of their counts, equal
+    to the integer model in float64; only the stem reads real values."""
+    from sdt3_mm.analysis import SpikeDriven
+    model = fold_bn(_seg_demo_model()).double()
+    x = torch.randn(1, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        integer = model(x, mode='tensor')
+        with SpikeDriven(model) as report:
+            spikes = model(x, mode='tensor')
+    assert (integer - spikes).abs().max().item() <= 1e-9
+    for name in ('scale_heads.2.2.conv', 'scale_heads.3.2.conv',
+                 'scale_heads.3.4.conv', 'conv_seg'):
+        assert f'decode_head.{name}' in report.expanded
+    assert [n for n, r in report.non_additions.items()
+            if 'MAC' in r] == ['backbone.downsample_layers.0.conv']

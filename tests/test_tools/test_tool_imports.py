@@ -10,6 +10,7 @@ TOOLS = [
     'tools/train.py', 'tools/test.py',
     'tools/analysis_tools/verify_spike_driven.py',
     'tools/analysis_tools/spike_energy.py',
+    'tools/analysis_tools/benchmark_counting.py',
     'tools/analysis_tools/spike_mae_reconstruct.py'
 ]
 

@@ -3,6 +3,7 @@ blocks of its two families (shared layers: :mod:`..utils.spike_layers`)."""
 import copy
 import math
 import numbers
+from abc import abstractmethod
 
 import torch
 from torch import nn
@@ -116,12 +117,13 @@ class _LayerScaled(ConstantScales):
     the norm closing its branch, so it folds exactly into that norm (or,
     once the norm is folded, into the weight layer before it).
 
-    A block lists ``(scale name, the branch's closing SpikeConvBN)`` in
+    A block lists its scales with the branches they close in
     :meth:`_scaled_branches`; a folded scale is set to None.
     """
 
+    @abstractmethod
     def _scaled_branches(self):
-        raise NotImplementedError
+        """``(scale name, the SpikeConvBN closing its branch)`` pairs."""
 
     def constant_scales(self):
         return [
