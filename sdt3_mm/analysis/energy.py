@@ -356,7 +356,8 @@ class SpikeCounter:
             (mean count over D: above 1 for a sum of spike maps), FLOPs
             (all T steps), synaptic ops (accumulates; a MAC layer's FLOPs),
             the FLOPs of calls on real values (``mac_flops``), ``'MAC'``,
-            ``'AC'`` or ``'AC+MAC'``, energy in pJ, each per image), the totals ``energy_mj``,
+            ``'AC'`` or ``'AC+MAC'``, energy in pJ, each per image), the
+            totals ``energy_mj``,
             ``mac_flops`` and ``ac_sops``, ``T`` and ``D`` (the sorted
             values of the neurons; ``T`` counts real time steps times the
             frames of each image, see :meth:`add_images`), ``e_mac_pj``,

@@ -265,3 +265,29 @@ def test_the_documented_worked_example():
     assert (cls['layer'], cls['op'], cls['flops']) == ('cls', 'AC', 384)
     assert cls['sops'] == 1536 and cls['firing_rate'] == 1.0
     assert summary['energy_mj'] * 1e9 == pytest.approx(2707.2)
+
+
+def test_shared_layer_pays_each_calls_way():
+    """A layer called on spikes and then on real values (a shared head
+    conv, say) charges the first call accumulates and the second MACs."""
+
+    class Shared(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.neuron = SFANeuron(D=4)
+            self.conv = nn.Conv2d(2, 3, 1)
+
+        def forward(self, x):
+            return self.conv(self.neuron(x)), self.conv(x)
+
+    model = Shared().eval()
+    x = torch.full((1, 2, 4, 4), 1.2)  # counts 1 everywhere
+    with torch.no_grad(), SpikeCounter(model) as counter:
+        model(x)
+        counter.add_images(1)
+    row, = counter.summary()['layers']
+    # each call: 3 x 4 x 4 outputs x 2 inputs = 96 FLOPs
+    assert (row['op'], row['flops'], row['mac_flops']) == ('AC+MAC', 192, 96)
+    assert row['sops'] == 96 and row['firing_rate'] == 0.25
+    assert row['energy_pj'] == pytest.approx(0.9 * 96 + 4.6 * 96)
