@@ -7,9 +7,10 @@ input of a weight layer or spike product one question, answered here once:
 
     The input holds spikes when its values are integer counts ``k >= 0``
     over the norm ``n`` of one of the model's neurons, or over 1:
-    ``x = k / n``, element by element. It then costs accumulates, ``sum(k)`` of them per
-    multiply-accumulate of the layer per input element (``FLOPs / numel *
-    sum(k)``); any other input costs the layer's multiply-accumulates.
+    ``x = k / n``, element by element. It then costs accumulates,
+    ``sum(k)`` of them per multiply-accumulate of the layer per input
+    element (``FLOPs / numel * sum(k)``); any other input costs the
+    layer's multiply-accumulates.
 
 A neuron's output is such a tensor by the neuron contract
 (:class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron`), and so is
