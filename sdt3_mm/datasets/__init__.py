@@ -1,6 +1,7 @@
 from .events import (EVENTS_DTYPE, BinarizeFrames, EventsToFrames,
                      EventStreamDataset, LoadEvents, RandomDropEvents,
-                     RandomFlipEvents, ResizeFrames, frame_indices,
+                     RandomFlipEvents, ResizeFrames, as_events,
+                     check_count, check_events, event_slices, frame_indices,
                      load_events, write_event_file, write_event_split)
 from .hardvs import HARDVS, HARDVS_NUM_CLASSES
 from .hardvs_transforms import (HARDVSDecode, LoadHARDVSClip, RandomFlipFrames,
@@ -18,7 +19,8 @@ from .transforms import CheckSegLabelRange
 __all__ = [
     'EVENTS_DTYPE', 'EVENT_SHAPE_CLASSES', 'BinarizeFrames',
     'EventStreamDataset', 'EventsToFrames', 'LoadEvents', 'RandomDropEvents',
-    'RandomFlipEvents', 'ResizeFrames', 'frame_indices', 'load_events',
+    'RandomFlipEvents', 'ResizeFrames', 'as_events', 'check_count',
+    'check_events', 'event_slices', 'frame_indices', 'load_events',
     'write_event_file', 'write_event_set', 'write_event_split', 'HARDVS',
     'HARDVS_NUM_CLASSES', 'HARDVSDecode', 'LoadHARDVSClip', 'RandomFlipFrames',
     'ResizeCenterCropFrames', 'SHAPE_CLASSES', 'CheckSegLabelRange',

@@ -1,5 +1,7 @@
 """Event streams: reading ``.npz`` recordings, and the transforms against
 tonic (the neuromorphic data library) where tonic defines the result."""
+import zipfile
+
 import numpy as np
 import pytest
 import tonic  # the `events` extra, installed by tools/ensure_env.sh
@@ -8,7 +10,8 @@ from mmengine.dataset import pseudo_collate
 
 from sdt3_mm.datasets import (EVENTS_DTYPE, EventsToFrames, EventStreamDataset,
                               LoadEvents, RandomDropEvents, RandomFlipEvents,
-                              ResizeFrames, load_events, write_event_file)
+                              ResizeFrames, event_slices, load_events,
+                              write_event_file)
 from sdt3_mm.models import FramesDataPreprocessor
 
 SENSOR = (20, 12, 2)
@@ -70,6 +73,103 @@ def test_polarity_channels_and_short_streams():
     assert frames[2, 0, 2, 4] == 1 and frames.sum() == 3
     empty = _frames(events[:0], num_frames=4, by='count')
     assert empty.shape == (4, 2, 12, 20) and not empty.any()
+
+
+@pytest.mark.parametrize('options', [
+    dict(time_window=7000),
+    dict(time_window=7000, overlap=1500),
+    dict(time_window=7000, include_incomplete=True),
+    dict(time_window=7000.5, overlap=2500.25, include_incomplete=True),
+    dict(time_window=7000, start_time=0, end_time=120_000),
+    dict(event_count=400),
+    dict(event_count=400, overlap=150, include_incomplete=True),
+    dict(event_count=5000),
+])
+def test_time_window_and_event_count_are_tonics(options):
+    """tonic's variable-length slicings, frame for frame (the number of
+    frames depends on the recording, as in tonic)."""
+    events = _stream()
+    ours = _frames(events, **options)
+    theirs = tonic.transforms.ToFrame(sensor_size=SENSOR, **options)(events)
+    assert ours.shape == theirs.shape and len(ours) > 0
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize('by,tonic_option', [('time', 'n_time_bins'),
+                                             ('count', 'n_event_bins')])
+@pytest.mark.parametrize('overlap', [0.1, 0.5])
+def test_overlapping_bins_are_tonics_with_the_remainder_in_the_last(
+        by, tonic_option, overlap):
+    events = _stream()
+    ours = _frames(events, num_frames=8, by=by, overlap=overlap)
+    theirs = tonic.transforms.ToFrame(
+        sensor_size=SENSOR, **{tonic_option: 8, 'overlap': overlap})(events)
+    assert ours.shape == theirs.shape == (8, 2, 12, 20)
+    np.testing.assert_array_equal(ours[:-1], theirs[:-1])
+    # an event counts in every frame holding it: more counts than events
+    assert ours.sum() > len(events)
+    # the last frame: tonic's last slice's start to the end of the stream
+    start = event_slices(events, num_frames=8, by=by, overlap=overlap)[-1, 0]
+    np.testing.assert_array_equal(
+        ours[-1], _frames(events[start:], num_frames=1, by='count')[0])
+    assert ours[-1].sum() >= theirs[-1].sum()
+
+
+def test_slicing_options_are_checked_by_name():
+    assert EventsToFrames(num_frames=np.int64(5)).num_frames == 5
+    assert EventsToFrames(event_count=np.int32(9)).event_count == 9
+    for kwargs, match in [
+        (dict(), 'give exactly one of num_frames, time_window and event_count'),
+        (dict(num_frames=4, time_window=10), r"give .*got \['num_frames', 'ti"),
+        (dict(num_frames=True), 'num_frames must be a positive integer'),
+        (dict(num_frames=4.0), 'num_frames must be a positive integer'),
+        (dict(num_frames=4, by='space'), 'by must be "time" or "count"'),
+        (dict(num_frames=4, overlap=1), 'overlap .a fraction of a frame'),
+        (dict(num_frames=4, include_incomplete=True),
+         'include_incomplete does not go with num_frames'),
+        (dict(event_count=5, start_time=0), 'start_time does not go with'),
+        (dict(time_window=10, by='time'), 'by goes with num_frames only'),
+        (dict(time_window=0), 'time_window must be positive'),
+        (dict(time_window=10, overlap=10), r'overlap \(time units'),
+        (dict(time_window=10, start_time=5, end_time=1), 'end_time 1 is'),
+        (dict(event_count=5, overlap=5), r'overlap .* below event_count 5'),
+        (dict(event_count=5, overlap=1.5), r'overlap \(events'),
+        (dict(event_count=5, include_incomplete=1), 'include_incomplete must'),
+    ]:
+        with pytest.raises(ValueError, match=f'EventsToFrames: {match}'):
+            EventsToFrames(**kwargs)
+
+
+def test_direct_calls_refuse_unsorted_and_outside_events():
+    """Called without LoadEvents, EventsToFrames checks the stream as a
+    file is checked: tonic's ToFrame would bin unsorted times (with t[0]
+    the minimum) wrongly and wrap x >= W into the next row, silently."""
+    events = _stream(num=200)
+    results = dict(events=events, sensor_size=SENSOR, img_path='rec.npz')
+    shuffled = events.copy()
+    shuffled[1:] = np.random.default_rng(0).permutation(events[1:])
+    assert shuffled['t'][0] == shuffled['t'].min()
+    with pytest.raises(ValueError, match=r'rec.npz: events are not sorted'):
+        EventsToFrames(num_frames=4)(dict(results, events=shuffled))
+    for name, value, match in [('x', 20, 'x values 0..20 reach outside'),
+                               ('y', -1, r'y coordinates must be in 0..32767 .*-1..11')]:
+        bad = events.copy()
+        bad[name][7] = value
+        with pytest.raises(ValueError, match=f'rec.npz: {match}'):
+            EventsToFrames(num_frames=4)(dict(results, events=bad))
+    with pytest.raises(ValueError, match='EventsToFrames: the sensor has one'):
+        EventsToFrames(time_window=1000)(
+            dict(events=events, sensor_size=(20, 12, 1)))
+    # tonic's own layouts (other integer types) are read, values checked
+    wide = np.zeros(len(events), [('t', np.int64), ('x', np.int64),
+                                  ('y', np.int32), ('p', np.int8)])
+    for name in ('x', 'y', 't', 'p'):
+        wide[name] = events[name]
+    np.testing.assert_array_equal(
+        _frames(wide, num_frames=4), _frames(events, num_frames=4))
+    wide['x'][3] = 65546  # would be x = 10 in int16
+    with pytest.raises(ValueError, match='x coordinates must be in 0..32767'):
+        _frames(wide, num_frames=4)
 
 
 @pytest.mark.parametrize('drop_prob', [0.3, (0.1, 0.6)])
@@ -153,12 +253,68 @@ def test_files_in_both_layouts_and_their_errors(tmp_path):
     write_event_file(tmp_path / 'unsorted.npz', shuffled)
     with pytest.raises(ValueError, match='unsorted.npz.*not sorted'):
         load(dict(img_path=str(tmp_path / 'unsorted.npz')))
-    with pytest.raises(ValueError, match='a.npz: x = 19 lies outside'):
+    with pytest.raises(ValueError, match='a.npz: x values 0..19 reach outside'):
         LoadEvents(sensor_size=(10, 12, 2))(
             dict(img_path=str(tmp_path / 'a.npz')))
     with pytest.raises(ValueError, match='one polarity'):
         LoadEvents(sensor_size=(20, 12, 1))(
             dict(img_path=str(tmp_path / 'a.npz')))
+
+
+def test_files_that_do_not_fit_are_refused_naming_the_file(tmp_path):
+    """Nothing cast, wrapped or left to a raw NumPy error: each message
+    names the file and what is wrong with it."""
+    one = dict(y=np.array([1]), t=np.array([0]), p=np.array([1]))
+
+    def write(name, **arrays):
+        np.savez(tmp_path / name, **arrays)
+        return tmp_path / name
+
+    cases = [
+        (write('wraps.npz', x=np.array([65546], np.int32), **one),
+         r'wraps.npz: x coordinates must be in 0..32767 .*65546'),
+        (write('big.npz', x=np.array([40000], np.int64), **one),
+         r'big.npz: x coordinates must be in 0..32767 .*40000'),
+        (write('neg.npz', x=np.array([-3]), **one),
+         r'neg.npz: x coordinates must be in 0..32767 .*-3'),
+        (write('late.npz', x=np.array([1]), y=np.array([1]),
+               t=np.array([2**63], np.uint64), p=np.array([1])),
+         r'late.npz: t times must be in'),
+        (write('obj.npz', x=np.array([1, 'a'], object), **one),
+         r'obj.npz: member "x" cannot be read as a numeric array'),
+        (write('float.npz', x=np.array([1.5]), **one),
+         r'float.npz: field x must hold integers'),
+    ]
+    (tmp_path / 'garbage.npz').write_bytes(b'not an archive at all')
+    cases.append((tmp_path / 'garbage.npz',
+                  r'garbage.npz: not a readable .npz archive'))
+    with zipfile.ZipFile(tmp_path / 'member.npz', 'w') as archive:
+        for name in ('x', 'y', 't', 'p'):
+            archive.writestr(f'{name}.npy', b'plain bytes')
+    cases.append((tmp_path / 'member.npz', r'member.npz: member "x" is not a'))
+    (tmp_path / 'cut.npz').write_bytes(
+        (tmp_path / 'wraps.npz').read_bytes()[:60])
+    cases.append((tmp_path / 'cut.npz', r'cut.npz: not a readable .npz'))
+    np.save(tmp_path / 'one.npy', _stream(num=5))
+    cases.append((tmp_path / 'one.npy', r'one.npy: holds one array'))
+    for path, match in cases:
+        with pytest.raises(ValueError, match=match):
+            load_events(path)
+    with pytest.raises(FileNotFoundError):
+        load_events(tmp_path / 'absent.npz')
+
+
+def test_counts_may_be_numpy_integers():
+    load = LoadEvents(sensor_size=np.array([20, 12, 2]))
+    assert load.sensor_size == (20, 12, 2)
+    assert all(type(s) is int for s in load.sensor_size)
+    frames = np.zeros((2, 2, 4, 6), np.float32)
+    resize = ResizeFrames(scale=(np.int64(3), np.int32(2)))
+    assert resize(dict(img=frames))['img'].shape == (2, 2, 2, 3)
+    with pytest.raises(ValueError, match='ResizeFrames: scale w must be'):
+        ResizeFrames(scale=(3.0, 2))
+    with pytest.raises(ValueError, match='LoadEvents: sensor_size P must'):
+        LoadEvents(sensor_size=(20, 12, True))
 
 
 def test_a_folder_of_recordings_trains_as_frames(tmp_path, mmpretrain_scope):
