@@ -21,6 +21,7 @@ from mmcv.transforms import BaseTransform
 from PIL import Image
 
 from sdt3_mm.registry import TRANSFORMS
+from .events import check_count
 
 #: File endings read as frames.
 FRAME_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -58,7 +59,8 @@ class LoadHARDVSClip(BaseTransform):
       frames.
 
     Args:
-        num_frames (int): Frames per clip (T). Defaults to 8.
+        num_frames (int): Frames per clip (T), a Python or NumPy integer.
+            Defaults to 8.
         test_mode (bool): Take the centre clip instead of a random one.
             Defaults to False.
 
@@ -68,12 +70,8 @@ class LoadHARDVSClip(BaseTransform):
     """
 
     def __init__(self, num_frames=8, test_mode=False):
-        if isinstance(
-                num_frames,
-                bool) or not isinstance(num_frames, int) or num_frames < 1:
-            raise ValueError(f'LoadHARDVSClip: num_frames must be a positive '
-                             f'integer, got {num_frames!r}')
-        self.num_frames = num_frames
+        self.num_frames = check_count('LoadHARDVSClip', 'num_frames',
+                                      num_frames)
         self.test_mode = test_mode
 
     def _start(self, total):
@@ -130,8 +128,8 @@ class ResizeCenterCropFrames(BaseTransform):
     - img_shape
 
     Args:
-        scale (int): Length of the shorter side after resizing. Defaults
-            to 256.
+        scale (int): Length of the shorter side after resizing (a Python
+            or NumPy integer, as every count here). Defaults to 256.
         crop_size (int): Side of the square centre crop. Defaults to 224.
         interpolation (str): ``'bicubic'``, ``'bilinear'`` or
             ``'nearest'``. Defaults to ``'bicubic'`` (the reference's).
@@ -146,8 +144,9 @@ class ResizeCenterCropFrames(BaseTransform):
         if interpolation not in modes:
             raise ValueError(f'ResizeCenterCropFrames: interpolation must be '
                              f'one of {sorted(modes)}, got {interpolation!r}')
-        self.scale = scale
-        self.crop_size = crop_size
+        self.scale = check_count('ResizeCenterCropFrames', 'scale', scale)
+        self.crop_size = check_count('ResizeCenterCropFrames', 'crop_size',
+                                     crop_size)
         self.interpolation = interpolation
         self._mode = modes[interpolation]
 
@@ -265,7 +264,10 @@ class HARDVSDecode(BaseTransform):
 
     def transform(self, results):
         frames = results.pop('frames')
-        num_frames = results.get('num_frames', len(frames))
+        if not frames:
+            raise ValueError('HARDVSDecode: the clip holds no frame')
+        num_frames = check_count('HARDVSDecode', 'num_frames',
+                                 results.get('num_frames', len(frames)))
         height, width = frames[0].height, frames[0].width
         img = np.zeros((num_frames, 2, height, width), dtype=np.float32)
         for t, frame in enumerate(frames[:num_frames]):

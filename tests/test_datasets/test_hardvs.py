@@ -165,3 +165,25 @@ def test_empty_folders_are_named(hardvs_root):
         LoadHARDVSClip(8)(dataset.get_data_info(0))
     with pytest.raises(FileNotFoundError, match='val_label.txt'):
         HARDVS(data_root=hardvs_root, split='val')
+
+
+def test_counts_are_numpy_integers_or_refused_by_name(hardvs_root):
+    """A clip length or size computed with NumPy is a count like an int;
+    what is no count (a bool, a float, a size left unchecked) is refused
+    at construction, naming the option, not deep in torchvision."""
+    frame_dir = osp.join(hardvs_root, 'rawframe/action_001/dvSave-a/clip1')
+    pipeline = Compose([
+        LoadHARDVSClip(np.int64(4), test_mode=True),
+        ResizeCenterCropFrames(np.int64(64), np.int32(48)),
+        HARDVSDecode()
+    ])
+    results = pipeline(dict(frame_dir=frame_dir))
+    assert results['img'].shape == (4, 2, 48, 48)
+    with pytest.raises(ValueError, match='LoadHARDVSClip: num_frames'):
+        LoadHARDVSClip(True)
+    with pytest.raises(ValueError, match='ResizeCenterCropFrames: scale'):
+        ResizeCenterCropFrames(256.5, 224)
+    with pytest.raises(ValueError, match='ResizeCenterCropFrames: crop_size'):
+        ResizeCenterCropFrames(256, 0)
+    with pytest.raises(ValueError, match='HARDVSDecode: the clip holds no'):
+        HARDVSDecode()(dict(frames=[], num_frames=8))
