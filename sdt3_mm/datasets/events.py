@@ -169,6 +169,18 @@ def as_events(events, where):
     return out
 
 
+def _check_sorted(t, where):
+    backwards = np.flatnonzero(t[1:] < t[:-1])
+    if backwards.size:
+        i = int(backwards[0])
+        raise ValueError(
+            f'{where}: events are not sorted by time (t[{i}] = {t[i]} > '
+            f't[{i + 1}] = {t[i + 1]}; {backwards.size} steps back). Sort '
+            f'them with a stable sort on t when writing the file '
+            f'(write_event_file(..., sort_by_time=True)): tonic assumes '
+            f'sorted events too, and we refuse rather than reorder')
+
+
 def check_events(events, sensor_size, where):
     """Check what binning events into frames relies on, naming ``where``.
 
@@ -192,15 +204,7 @@ def check_events(events, sensor_size, where):
     if not len(events):
         return
     width, height, polarities = sensor_size
-    t = events['t']
-    backwards = np.flatnonzero(t[1:] < t[:-1])
-    if backwards.size:
-        i = int(backwards[0])
-        raise ValueError(
-            f'{where}: events are not sorted by time (t[{i}] = {t[i]} > '
-            f't[{i + 1}] = {t[i + 1]}; {backwards.size} steps back). Sort '
-            f'them with a stable sort on t when writing the file: tonic '
-            f'assumes sorted events too, and we refuse rather than reorder')
+    _check_sorted(events['t'], where)
     for name, size in (('x', width), ('y', height)):
         value = events[name]
         if value.min() < 0 or value.max() >= size:
@@ -846,23 +850,33 @@ class BinarizeFrames(BaseTransform):
         return f'{type(self).__name__}(threshold={self.threshold})'
 
 
-def write_event_file(path, events):
-    """Write ``events`` (a structured array with fields ``x, y, t, p``, or
-    a dict of four equally long arrays) as one ``.npz`` file in
-    :data:`EVENTS_DTYPE`, which :func:`load_events` reads. Values that do
-    not fit the layout raise an error."""
-    out = np.empty(len(np.asarray(events['t'])), EVENTS_DTYPE)
-    for name in _FIELDS:
-        values = np.asarray(events[name])
-        if name == 'p' and values.size and (values.min() < 0
-                                            or values.max() > 1):
-            raise ValueError(f'{path}: polarities must be 0 and 1, got '
-                             f'values in {values.min()}..{values.max()}')
-        out[name] = values
-        if not np.array_equal(out[name], values):
-            raise ValueError(f'{path}: field {name} does not fit '
-                             f'{EVENTS_DTYPE[name]}')
-    np.savez_compressed(path, events=out)
+def write_event_file(path, events, sort_by_time=False):
+    """Write ``events`` as one ``.npz`` file in :data:`EVENTS_DTYPE`, which
+    :func:`load_events` reads.
+
+    Args:
+        path (str): The file.
+        events (np.ndarray | dict): A structured array with fields
+            ``x, y, t, p`` (tonic's, any integer field types) or a dict of
+            four equally long arrays.
+        sort_by_time (bool): Sort the events by ``t`` first, stably (events
+            of one time keep their order). Without it unsorted events are
+            refused: :class:`LoadEvents` refuses such a file, as tonic's
+            slicers assume sorted events. Defaults to False.
+
+    Returns:
+        str: The absolute path written.
+
+    Raises:
+        ValueError: For values that do not fit the layout (see
+            :func:`as_events`: nothing is cast or wrapped) or unsorted
+            times; the message names ``path``.
+    """
+    events = as_events(events, path)
+    if sort_by_time:
+        events = events[np.argsort(events['t'], kind='stable')]
+    _check_sorted(events['t'], path)
+    np.savez_compressed(path, events=events)
     return osp.abspath(path)
 
 
@@ -873,7 +887,7 @@ def class_folder_name(name):
     return re.sub(r'[^0-9A-Za-z.-]+', '_', str(name)).strip('_') or 'class'
 
 
-def write_event_split(samples, classes, out_dir, split):
+def write_event_split(samples, classes, out_dir, split, sort_by_time=False):
     """Write labelled recordings in :class:`EventStreamDataset`'s layout.
 
     Writes ``out_dir/<split>/<class>/<index>.npz``
@@ -890,6 +904,8 @@ def write_event_split(samples, classes, out_dir, split):
         classes (Sequence[str]): Class names, in label order.
         out_dir (str): Root of the written set.
         split (str): Split name (``'train'``, ``'test'``, ...).
+        sort_by_time (bool): Sort each recording by time, stably (see
+            :func:`write_event_file`). Defaults to False.
 
     Returns:
         int: Recordings written.
@@ -908,7 +924,7 @@ def write_event_split(samples, classes, out_dir, split):
         relative = f'{folders[label]}/{index:06d}.npz'
         path = osp.join(out_dir, split, relative)
         os.makedirs(osp.dirname(path), exist_ok=True)
-        write_event_file(path, events)
+        write_event_file(path, events, sort_by_time)
         lines.append(f'{relative} {label}\n')
     with open(osp.join(out_dir, 'meta', f'{split}.txt'), 'w') as f:
         f.writelines(lines)

@@ -241,16 +241,25 @@ def test_files_in_both_layouts_and_their_errors(tmp_path):
         load_events(tmp_path / 'pm.npz')
 
     # what the layout cannot hold is refused, not wrapped or cast
-    with pytest.raises(ValueError, match='c.npz: polarities must be 0 and 1'):
+    with pytest.raises(ValueError, match='c.npz: polarities must be 0'):
         write_event_file(tmp_path / 'c.npz',
                          dict(x=[1], y=[1], t=[0], p=np.array([-1])))
-    with pytest.raises(ValueError, match='d.npz: field x does not fit'):
+    with pytest.raises(ValueError, match='d.npz: x coordinates must be in'):
         write_event_file(tmp_path / 'd.npz',
                          dict(x=[40000], y=[1], t=[0], p=[1]))
+    with pytest.raises(ValueError, match='e.npz: y coordinates must be in'):
+        write_event_file(tmp_path / 'e.npz', dict(x=[1], y=[-1], t=[0], p=[1]))
+    shuffled = events[::-1]
+    with pytest.raises(ValueError, match='f.npz: events are not sorted'):
+        write_event_file(tmp_path / 'f.npz', shuffled)
+    ties = dict(x=[1, 2, 3, 4], y=[0, 0, 0, 0], t=[5, 3, 5, 3], p=[1] * 4)
+    write_event_file(tmp_path / 'f.npz', ties, sort_by_time=True)
+    sorted_ = load_events(tmp_path / 'f.npz')
+    assert sorted_['t'].tolist() == [3, 3, 5, 5]
+    assert sorted_['x'].tolist() == [2, 4, 1, 3]  # stable
 
     load = LoadEvents(sensor_size=SENSOR)
-    shuffled = events[::-1]
-    write_event_file(tmp_path / 'unsorted.npz', shuffled)
+    np.savez(tmp_path / 'unsorted.npz', events=shuffled)
     with pytest.raises(ValueError, match='unsorted.npz.*not sorted'):
         load(dict(img_path=str(tmp_path / 'unsorted.npz')))
     with pytest.raises(ValueError, match='a.npz: x values 0..19 reach outside'):

@@ -79,3 +79,28 @@ def test_dvs_gesture_through_tonic_into_our_data_set(tmp_path, capsys,
 def test_unknown_data_set_is_named(tmp_path):
     with pytest.raises(SystemExit, match="no data set 'DVSGestur'.*NMNIST"):
         _tool().main(['DVSGestur', str(tmp_path), str(tmp_path / 'out')])
+
+
+def test_unsorted_recordings_are_refused_or_sorted_stably(tmp_path):
+    """A recording out of time order stops the conversion, naming the
+    file it would write; ``--sort-by-time`` sorts it (stable on t)."""
+    _write_dvs_gesture(tmp_path / 'tonic')
+    recording = (tmp_path / 'tonic' / 'DVSGesture' / 'ibmGestureTrain' /
+                 'user01_led' / '0.npy')
+    rows = np.load(recording)
+    rows[[0, -1], 3] = rows[[-1, 0], 3]  # first and last times swapped
+    np.save(recording, rows)
+    out = tmp_path / 'dvs_gesture'
+    with pytest.raises(SystemExit, match=r'DVSGesture train: .*/train/'
+                       r'.*000000.npz: events are not sorted by time.*'
+                       r'--sort-by-time'):
+        _tool().main(['DVSGesture', str(tmp_path / 'tonic'), str(out)])
+    _tool().main(
+        ['DVSGesture',
+         str(tmp_path / 'tonic'),
+         str(out), '--sort-by-time'])
+    reference, _ = tonic.datasets.DVSGesture(str(tmp_path / 'tonic'))[0]
+    written = np.load(next((out / 'train').glob('*/000000.npz')))['events']
+    order = np.argsort(reference['t'], kind='stable')
+    for name in ('x', 'y', 't', 'p'):
+        np.testing.assert_array_equal(written[name], reference[name][order])

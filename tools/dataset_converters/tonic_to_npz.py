@@ -15,6 +15,12 @@ Example (DVS128 Gesture, for ``configs/dvs_gesture``)::
 Data sets whose constructor takes ``train`` are written as ``train`` and
 ``test``; others (e.g. ``CIFAR10DVS``) as one split, ``all``, to be split
 by annotation files.
+
+Values that do not fit the layout (coordinates beyond ``int16``, negative
+ones, polarities other than 0/1) stop the conversion with the file named;
+so do recordings not sorted by time (tonic's slicers assume sorted events,
+and :class:`~sdt3_mm.datasets.LoadEvents` refuses them), unless
+``--sort-by-time`` sorts each recording stably by ``t``.
 """
 import argparse
 import inspect
@@ -31,6 +37,11 @@ def parse_args(argv=None):
     parser.add_argument(
         'root', help='tonic\'s save_to folder (downloads go there)')
     parser.add_argument('out', help='folder of the written set')
+    parser.add_argument(
+        '--sort-by-time',
+        action='store_true',
+        help='sort each recording by time (stable) instead of refusing '
+        'one that is not sorted')
     return parser.parse_args(argv)
 
 
@@ -55,7 +66,13 @@ def main(argv=None):
         if train is not None:
             kwargs['train'] = train
         dataset = dataset_cls(**kwargs)
-        num = write_event_split(dataset, dataset.classes, args.out, split)
+        try:
+            num = write_event_split(dataset, dataset.classes, args.out,
+                                    split, args.sort_by_time)
+        except ValueError as error:
+            hint = ' (or pass --sort-by-time)' \
+                if 'not sorted by time' in str(error) else ''
+            sys.exit(f'tonic_to_npz: {args.dataset} {split}: {error}{hint}')
         print(f'{args.dataset} {split}: {num} recordings, sensor_size '
               f'{tuple(dataset.sensor_size)} -> {args.out}/{split}')
 
