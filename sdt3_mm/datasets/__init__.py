@@ -1,8 +1,8 @@
 from .events import (EVENTS_DTYPE, BinarizeFrames, EventsToFrames,
                      EventStreamDataset, LoadEvents, RandomDropEvents,
-                     RandomFlipEvents, ResizeFrames, as_events,
-                     check_count, check_events, event_slices, frame_indices,
-                     load_events, write_event_file, write_event_split)
+                     RandomFlipEvents, ResizeFrames, as_events, check_count,
+                     check_events, event_slices, frame_indices, load_events,
+                     write_event_file, write_event_split)
 from .hardvs import HARDVS, HARDVS_NUM_CLASSES
 from .hardvs_transforms import (HARDVSDecode, LoadHARDVSClip, RandomFlipFrames,
                                 ResizeCenterCropFrames)

@@ -152,8 +152,9 @@ def as_events(events, where):
             continue
         # a dtype that fits needs no maximum (nor, for t, minimum) check
         fits = np.can_cast(value.dtype, EVENTS_DTYPE[name])
-        if (name != 't' or not fits) and (value.min() < low or (
-                not fits and value.max() > info.max)):
+        if (name != 't'
+                or not fits) and (value.min() < low or
+                                  (not fits and value.max() > info.max)):
             what = 'coordinates' if name != 't' else 'times'
             raise ValueError(
                 f'{where}: {name} {what} must be in {low}..{info.max} '
@@ -215,9 +216,8 @@ def check_events(events, sensor_size, where):
                 f'0..{size - 1}, sensor_size (W, H, P) = '
                 f'{tuple(sensor_size)}); refused, not wrapped or clipped')
     if polarities == 1 and np.unique(events['p']).size > 1:
-        raise ValueError(
-            f'{where}: the sensor has one polarity (sensor_size '
-            f'{tuple(sensor_size)}) but the events have both')
+        raise ValueError(f'{where}: the sensor has one polarity (sensor_size '
+                         f'{tuple(sensor_size)}) but the events have both')
 
 
 def _npz_member(data, name, path):
@@ -519,10 +519,9 @@ def event_slices(events,
     if num_frames is not None and by == 'time':
         window = max((t[-1] - t[0]) // num_frames, 1) * (1 + overlap)
         starts = np.arange(num_frames) * (window * (1 - overlap)) + t[0]
-        bounds = np.stack([
-            np.searchsorted(t, starts),
-            np.searchsorted(t, starts + window)
-        ], 1)
+        bounds = np.stack(
+            [np.searchsorted(t, starts),
+             np.searchsorted(t, starts + window)], 1)
         bounds[-1, 1] = n_events  # the remainder
     elif num_frames is not None:
         count = int(max(n_events // num_frames, 1) * (1 + overlap))
@@ -564,9 +563,10 @@ def frame_indices(events, num_frames, by):
 def _real(owner, name, value, low, high=None, high_open=True):
     """A real number in ``[low, high)`` (or ``[low, high]``), as float."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, float, np.integer, np.floating)) or not np.isfinite(
-                value) or value < low or (high is not None and (
-                    value >= high if high_open else value > high)):
+            value, (int, float, np.integer,
+                    np.floating)) or not np.isfinite(value) or value < low or (
+                        high is not None and
+                        (value >= high if high_open else value > high)):
         bound = '' if high is None else \
             f', below {high}' if high_open else f', at most {high}'
         raise ValueError(f'{owner}: {name} must be a number >= {low}'
@@ -642,9 +642,10 @@ class EventsToFrames(BaseTransform):
                  end_time=None):
         owner = 'EventsToFrames'
         chosen = [
-            name for name, value in (('num_frames', num_frames),
-                                     ('time_window', time_window),
-                                     ('event_count', event_count))
+            name
+            for name, value in (('num_frames', num_frames),
+                                ('time_window', time_window), ('event_count',
+                                                               event_count))
             if value is not None
         ]
         if len(chosen) != 1:
@@ -657,10 +658,13 @@ class EventsToFrames(BaseTransform):
             if by not in ('time', 'count'):
                 raise ValueError(f'{owner}: by must be "time" or "count", '
                                  f'got {by!r}')
-            overlap = _real(owner, 'overlap (a fraction of a frame, with '
-                            'num_frames)', overlap, 0, 1)
-            not_here = dict(include_incomplete=include_incomplete,
-                            start_time=start_time, end_time=end_time)
+            overlap = _real(
+                owner, 'overlap (a fraction of a frame, with '
+                'num_frames)', overlap, 0, 1)
+            not_here = dict(
+                include_incomplete=include_incomplete,
+                start_time=start_time,
+                end_time=end_time)
         else:
             if by is not None:
                 raise ValueError(f'{owner}: by goes with num_frames only, '
@@ -672,8 +676,8 @@ class EventsToFrames(BaseTransform):
                                      f'positive, got {time_window!r}')
                 overlap = _real(owner, 'overlap (time units, with '
                                 'time_window)', overlap, 0, time_window)
-                for name, value in (('start_time', start_time),
-                                    ('end_time', end_time)):
+                for name, value in (('start_time', start_time), ('end_time',
+                                                                 end_time)):
                     if value is not None:
                         _real(owner, name, value, -np.inf)
                 if start_time is not None and end_time is not None \
@@ -683,8 +687,9 @@ class EventsToFrames(BaseTransform):
                 not_here = {}
             else:
                 event_count = check_count(owner, 'event_count', event_count)
-                overlap = check_count(
-                    owner, 'overlap (events, with event_count)', overlap, 0)
+                overlap = check_count(owner,
+                                      'overlap (events, with event_count)',
+                                      overlap, 0)
                 if overlap >= event_count:
                     raise ValueError(
                         f'{owner}: overlap (events, with event_count) must '
@@ -715,8 +720,8 @@ class EventsToFrames(BaseTransform):
 
     def transform(self, results):
         where = results.get('img_path', 'EventsToFrames')
-        width, height, polarities = _check_sensor_size(
-            f'{where}', results['sensor_size'])
+        width, height, polarities = _check_sensor_size(f'{where}',
+                                                       results['sensor_size'])
         events = as_events(results.pop('events'), where)
         check_events(events, (width, height, polarities), where)
         if not len(events):

@@ -103,7 +103,11 @@ def test_overlapping_bins_are_tonics_with_the_remainder_in_the_last(
     events = _stream()
     ours = _frames(events, num_frames=8, by=by, overlap=overlap)
     theirs = tonic.transforms.ToFrame(
-        sensor_size=SENSOR, **{tonic_option: 8, 'overlap': overlap})(events)
+        sensor_size=SENSOR, **{
+            tonic_option: 8,
+            'overlap': overlap
+        })(
+            events)
     assert ours.shape == theirs.shape == (8, 2, 12, 20)
     np.testing.assert_array_equal(ours[:-1], theirs[:-1])
     # an event counts in every frame holding it: more counts than events
@@ -111,7 +115,8 @@ def test_overlapping_bins_are_tonics_with_the_remainder_in_the_last(
     # the last frame: tonic's last slice's start to the end of the stream
     start = event_slices(events, num_frames=8, by=by, overlap=overlap)[-1, 0]
     np.testing.assert_array_equal(
-        ours[-1], _frames(events[start:], num_frames=1, by='count')[0])
+        ours[-1],
+        _frames(events[start:], num_frames=1, by='count')[0])
     assert ours[-1].sum() >= theirs[-1].sum()
 
 
@@ -119,8 +124,10 @@ def test_slicing_options_are_checked_by_name():
     assert EventsToFrames(num_frames=np.int64(5)).num_frames == 5
     assert EventsToFrames(event_count=np.int32(9)).event_count == 9
     for kwargs, match in [
-        (dict(), 'give exactly one of num_frames, time_window and event_count'),
-        (dict(num_frames=4, time_window=10), r"give .*got \['num_frames', 'ti"),
+        (dict(),
+         'give exactly one of num_frames, time_window and event_count'),
+        (dict(num_frames=4,
+              time_window=10), r"give .*got \['num_frames', 'ti"),
         (dict(num_frames=True), 'num_frames must be a positive integer'),
         (dict(num_frames=4.0), 'num_frames must be a positive integer'),
         (dict(num_frames=4, by='space'), 'by must be "time" or "count"'),
@@ -151,8 +158,10 @@ def test_direct_calls_refuse_unsorted_and_outside_events():
     assert shuffled['t'][0] == shuffled['t'].min()
     with pytest.raises(ValueError, match=r'rec.npz: events are not sorted'):
         EventsToFrames(num_frames=4)(dict(results, events=shuffled))
-    for name, value, match in [('x', 20, 'x values 0..20 reach outside'),
-                               ('y', -1, r'y coordinates must be in 0..32767 .*-1..11')]:
+    for name, value, match in [
+        ('x', 20, 'x values 0..20 reach outside'),
+        ('y', -1, r'y coordinates must be in 0..32767 .*-1..11')
+    ]:
         bad = events.copy()
         bad[name][7] = value
         with pytest.raises(ValueError, match=f'rec.npz: {match}'):
@@ -161,8 +170,9 @@ def test_direct_calls_refuse_unsorted_and_outside_events():
         EventsToFrames(time_window=1000)(
             dict(events=events, sensor_size=(20, 12, 1)))
     # tonic's own layouts (other integer types) are read, values checked
-    wide = np.zeros(len(events), [('t', np.int64), ('x', np.int64),
-                                  ('y', np.int32), ('p', np.int8)])
+    wide = np.zeros(
+        len(events), [('t', np.int64), ('x', np.int64), ('y', np.int32),
+                      ('p', np.int8)])
     for name in ('x', 'y', 't', 'p'):
         wide[name] = events[name]
     np.testing.assert_array_equal(
@@ -262,7 +272,8 @@ def test_files_in_both_layouts_and_their_errors(tmp_path):
     np.savez(tmp_path / 'unsorted.npz', events=shuffled)
     with pytest.raises(ValueError, match='unsorted.npz.*not sorted'):
         load(dict(img_path=str(tmp_path / 'unsorted.npz')))
-    with pytest.raises(ValueError, match='a.npz: x values 0..19 reach outside'):
+    with pytest.raises(
+            ValueError, match='a.npz: x values 0..19 reach outside'):
         LoadEvents(sensor_size=(10, 12, 2))(
             dict(img_path=str(tmp_path / 'a.npz')))
     with pytest.raises(ValueError, match='one polarity'):
@@ -282,17 +293,20 @@ def test_files_that_do_not_fit_are_refused_naming_the_file(tmp_path):
     cases = [
         (write('wraps.npz', x=np.array([65546], np.int32), **one),
          r'wraps.npz: x coordinates must be in 0..32767 .*65546'),
-        (write('big.npz', x=np.array([40000], np.int64), **one),
-         r'big.npz: x coordinates must be in 0..32767 .*40000'),
-        (write('neg.npz', x=np.array([-3]), **one),
-         r'neg.npz: x coordinates must be in 0..32767 .*-3'),
-        (write('late.npz', x=np.array([1]), y=np.array([1]),
-               t=np.array([2**63], np.uint64), p=np.array([1])),
-         r'late.npz: t times must be in'),
+        (write('big.npz', x=np.array([40000], np.int64),
+               **one), r'big.npz: x coordinates must be in 0..32767 .*40000'),
+        (write('neg.npz', x=np.array([-3]),
+               **one), r'neg.npz: x coordinates must be in 0..32767 .*-3'),
+        (write(
+            'late.npz',
+            x=np.array([1]),
+            y=np.array([1]),
+            t=np.array([2**63], np.uint64),
+            p=np.array([1])), r'late.npz: t times must be in'),
         (write('obj.npz', x=np.array([1, 'a'], object), **one),
          r'obj.npz: member "x" cannot be read as a numeric array'),
-        (write('float.npz', x=np.array([1.5]), **one),
-         r'float.npz: field x must hold integers'),
+        (write('float.npz', x=np.array([1.5]),
+               **one), r'float.npz: field x must hold integers'),
     ]
     (tmp_path / 'garbage.npz').write_bytes(b'not an archive at all')
     cases.append((tmp_path / 'garbage.npz',

@@ -85,15 +85,18 @@ def test_unsorted_recordings_are_refused_or_sorted_stably(tmp_path):
     """A recording out of time order stops the conversion, naming the
     file it would write; ``--sort-by-time`` sorts it (stable on t)."""
     _write_dvs_gesture(tmp_path / 'tonic')
-    recording = (tmp_path / 'tonic' / 'DVSGesture' / 'ibmGestureTrain' /
-                 'user01_led' / '0.npy')
+    recording = (
+        tmp_path / 'tonic' / 'DVSGesture' / 'ibmGestureTrain' / 'user01_led' /
+        '0.npy')
     rows = np.load(recording)
     rows[[0, -1], 3] = rows[[-1, 0], 3]  # first and last times swapped
     np.save(recording, rows)
     out = tmp_path / 'dvs_gesture'
-    with pytest.raises(SystemExit, match=r'DVSGesture train: .*/train/'
-                       r'.*000000.npz: events are not sorted by time.*'
-                       r'--sort-by-time'):
+    with pytest.raises(
+            SystemExit,
+            match=r'DVSGesture train: .*/train/'
+            r'.*000000.npz: events are not sorted by time.*'
+            r'--sort-by-time'):
         _tool().main(['DVSGesture', str(tmp_path / 'tonic'), str(out)])
     _tool().main(
         ['DVSGesture',

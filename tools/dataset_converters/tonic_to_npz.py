@@ -67,8 +67,8 @@ def main(argv=None):
             kwargs['train'] = train
         dataset = dataset_cls(**kwargs)
         try:
-            num = write_event_split(dataset, dataset.classes, args.out,
-                                    split, args.sort_by_time)
+            num = write_event_split(dataset, dataset.classes, args.out, split,
+                                    args.sort_by_time)
         except ValueError as error:
             hint = ' (or pass --sort-by-time)' \
                 if 'not sorted by time' in str(error) else ''
