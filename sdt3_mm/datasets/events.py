@@ -152,9 +152,9 @@ def as_events(events, where):
             continue
         # a dtype that fits needs no maximum (nor, for t, minimum) check
         fits = np.can_cast(value.dtype, EVENTS_DTYPE[name])
-        if (name != 't'
-                or not fits) and (value.min() < low or
-                                  (not fits and value.max() > info.max)):
+        too_low = (name != 't' or not fits) and value.min() < low
+        too_high = not fits and value.max() > info.max
+        if too_low or too_high:
             what = 'coordinates' if name != 't' else 'times'
             raise ValueError(
                 f'{where}: {name} {what} must be in {low}..{info.max} '
@@ -561,15 +561,18 @@ def frame_indices(events, num_frames, by):
 
 
 def _real(owner, name, value, low, high=None, high_open=True):
-    """A real number in ``[low, high)`` (or ``[low, high]``), as float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, float, np.integer,
-                    np.floating)) or not np.isfinite(value) or value < low or (
-                        high is not None and
-                        (value >= high if high_open else value > high)):
+    """``value``, checked to be a finite real number in ``[low, high)``
+    (``[low, high]`` unless ``high_open``); Python or NumPy numbers, no
+    bool."""
+    number = not isinstance(value, (bool, np.bool_)) and isinstance(
+        value, (int, float, np.integer, np.floating))
+    above = high is not None and (
+        value >= high if high_open else value > high) if number else False
+    if not number or not np.isfinite(value) or value < low or above:
         bound = '' if high is None else \
             f', below {high}' if high_open else f', at most {high}'
-        raise ValueError(f'{owner}: {name} must be a number >= {low}'
+        least = f' >= {low}' if np.isfinite(low) else ''
+        raise ValueError(f'{owner}: {name} must be a finite number{least}'
                          f'{bound}, got {value!r}')
     return value
 
