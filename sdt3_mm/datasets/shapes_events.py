@@ -56,7 +56,7 @@ import os.path as osp
 
 import numpy as np
 
-from .events import EVENTS_DTYPE
+from .events import EVENTS_DTYPE, check_count
 from .shapes import _SPLIT_IDS, TEXTURES, _write_once, shape_polygon, texture
 
 EVENT_SHAPE_CLASSES = ('move_left', 'move_right', 'move_up', 'move_down',
@@ -316,6 +316,7 @@ def write_event_set(data_root,
     Args:
         data_root (str): Folder of the dataset.
         num_train (int): Training recordings (spread evenly over classes).
+            Counts and sizes may be Python or NumPy integers.
         num_val (int): Held-out recordings.
         sensor_size (tuple[int, int]): ``(W, H)`` in pixels.
         duration_us (int): Length of each recording in microseconds.
@@ -327,7 +328,19 @@ def write_event_set(data_root,
             second.
         jitter_us (float): Standard deviation of the timestamp jitter.
     """
-    sensor_size = tuple(int(s) for s in sensor_size)
+    # counts as ints (NumPy integers too): they go into settings.json
+    owner = 'write_event_set'
+    num_train = check_count(owner, 'num_train', num_train)
+    num_val = check_count(owner, 'num_val', num_val)
+    if len(tuple(sensor_size)) != 2:
+        raise ValueError(f'{owner}: sensor_size must be (W, H), got '
+                         f'{sensor_size!r}')
+    sensor_size = tuple(
+        check_count(owner, f'sensor_size {axis}', s)
+        for axis, s in zip('WH', sensor_size))
+    duration_us = check_count(owner, 'duration_us', duration_us)
+    seed = check_count(owner, 'seed', seed, minimum=0)
+    num_frames = check_count(owner, 'num_frames', num_frames)
     simulator = dict(
         threshold=threshold,
         threshold_sigma=threshold_sigma,

@@ -175,3 +175,25 @@ def test_write_event_set_layout_reuse_and_mismatch(tmp_path):
         write_event_set(root, **{**kwargs, 'num_train': 18})
     with pytest.raises(ValueError, match='delete it or choose another'):
         write_event_set(root, **{**kwargs, 'noise_rate': 1.0})
+
+
+def test_write_event_set_takes_numpy_counts(tmp_path):
+    """Counts computed with NumPy are counts (they were written into
+    settings.json raw: a TypeError); what is no count is named."""
+    root = str(tmp_path / 'events')
+    write_event_set(
+        root,
+        num_train=np.int64(6),
+        num_val=np.int32(6),
+        sensor_size=np.array([32, 24]),
+        duration_us=np.int64(50_000),
+        num_frames=np.int64(16))
+    with open(osp.join(root, 'meta', 'settings.json')) as f:
+        settings = json.load(f)
+    assert settings['num_train'] == 6 and settings['sensor_size'] == [32, 24]
+    # the same set, given as Python ints, is reused
+    write_event_set(root, num_train=6, num_val=6, **SMALL)
+    with pytest.raises(ValueError, match='write_event_set: num_val must be'):
+        write_event_set(str(tmp_path / 'other'), num_val=True)
+    with pytest.raises(ValueError, match='write_event_set: sensor_size H'):
+        write_event_set(str(tmp_path / 'other'), sensor_size=(32, 0))
