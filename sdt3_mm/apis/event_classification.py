@@ -53,8 +53,9 @@ class EventClassificationInferencer(ImageClassificationInferencer):
 
     Results are the image inferencer's: per recording a dict of
     ``pred_scores``, ``pred_label``, ``pred_score`` and ``pred_class``
-    (the class names of the checkpoint's ``dataset_meta``, else of the
-    config's test set, or ``classes``). There is no visualisation (no image
+    (the class names of ``classes``, else of the checkpoint's
+    ``dataset_meta``, else of the config's test data set: its class's or
+    its ``classes`` argument, a sequence or a file). There is no visualisation (no image
     to paint): ``show`` and ``show_dir`` are refused as unknown arguments.
 
     Args:
@@ -97,6 +98,23 @@ class EventClassificationInferencer(ImageClassificationInferencer):
             device=device,
             classes=classes,
             **kwargs)
+        if self.classes is None:
+            self.classes = self._config_classes(self.config)
+
+    @staticmethod
+    def _config_classes(cfg):
+        """The ``classes`` of the config's test set (a sequence, or a file
+        of one name a line, as ``EventStreamDataset`` takes them), for a
+        model whose checkpoint and data-set class name none; None if the
+        config names none or its file is not there (no ``pred_class``
+        then, as in MMPretrain)."""
+        from mmengine.fileio import list_from_file
+        classes = cfg.get('test_dataloader', {}).get('dataset',
+                                                     {}).get('classes')
+        if isinstance(classes, str):
+            return tuple(
+                list_from_file(classes)) if osp.isfile(classes) else None
+        return tuple(classes) if classes is not None else None
 
     def _init_pipeline(self, cfg):
         """The config's test pipeline without its ``LoadEvents``, which

@@ -125,3 +125,22 @@ def test_bad_inputs_and_configs_are_named(tmp_path, checkpoint, recordings):
     image_config = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')
     with pytest.raises(ValueError, match='must start with sdt3_mm.LoadEvents'):
         EventClassificationInferencer(image_config, pretrained=False)
+
+
+def test_class_names_from_the_configs_class_file(tmp_path, recordings):
+    """A config of our EventStreamDataset names its classes in a file
+    (``tonic_to_npz.py`` writes ``meta/classes.txt``): a model without
+    ``dataset_meta`` takes its names from there."""
+    folder, _ = recordings
+    (tmp_path / 'classes.txt').write_text(''.join(
+        f'gesture_{i}\n' for i in range(len(EVENT_SHAPE_CLASSES))))
+    cfg = Config.fromfile(CONFIG)
+    cfg.test_dataloader.dataset = dict(
+        type='sdt3_mm.EventStreamDataset',
+        data_root=str(tmp_path),
+        classes=str(tmp_path / 'classes.txt'),
+        pipeline=cfg.test_dataloader.dataset.pipeline)
+    inferencer = EventClassificationInferencer(
+        cfg, pretrained=False, device='cpu')
+    result = inferencer(str(folder / '0.npz'))[0]
+    assert result['pred_class'] == f'gesture_{result["pred_label"]}'
