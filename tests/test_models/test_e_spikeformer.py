@@ -160,12 +160,16 @@ def test_layer_depth_for_layer_wise_lr_decay():
                                  'backbone.') == (17, num_layers)
 
 
-@pytest.mark.parametrize('size', [(15, 64), (64, 8)])
+@pytest.mark.parametrize('size', [(15, 64), (64, 8), (16, 64), (64, 16)])
 def test_input_smaller_than_total_stride_is_named(size):
+    """The smallest side is the total stride plus one (17), as for a
+    program exported with dynamic sizes (tests/test_deployment)."""
     model = ESpikeFormer(arch='t')
+    assert model.min_input_size == 17
     with pytest.raises(
-            ValueError, match=r'smaller than the network\'s '
-            r'total stride 16'):
+            ValueError,
+            match=r'smaller than the smallest it takes, 17 x 17 \(the '
+            r'network\'s total stride 16 plus one'):
         model(torch.randn(1, 3, *size))
 
 

@@ -1,5 +1,6 @@
 """What the spiking backbones share: time steps, static input checks,
 attention settings from the config."""
+import numpy as np
 import pytest
 import torch
 
@@ -97,3 +98,43 @@ def test_contracts_name_what_a_subclass_lacks():
         NoPlainPath()
     with pytest.raises(TypeError, match='forward_taps'):
         NoTaps()
+
+
+META = dict(arch=dict(family='meta', embed_dims=[16, 32, 64, 64]), T=2)
+
+
+@pytest.mark.parametrize('cls,kwargs', [(ESpikeFormer, dict(arch='t')),
+                                        (MetaSpikeFormer, META)])
+@pytest.mark.parametrize('in_channels,error,shown', [
+    (0, ValueError, '0'),
+    (-3, ValueError, '-3'),
+    (np.int64(-1), ValueError, '-1'),
+    (2.0, TypeError, r'2\.0 \(float\)'),
+    ('3', TypeError, r"'3' \(str\)"),
+    (True, TypeError, r'True \(bool\)'),
+    (None, TypeError, r'None \(NoneType\)'),
+])
+def test_bad_in_channels_is_named_when_built(cls, kwargs, in_channels, error,
+                                             shown):
+    """0 used to build and fail at the first forward, -3 in torch's own
+    argument check; both families refuse them (and non-integers) when
+    built, naming the argument."""
+    with pytest.raises(
+            error,
+            match=rf'^{cls.__name__}: in_channels \(the input\'s channels\) '
+            rf'must be a positive integer, got {shown}'):
+        cls(in_channels=in_channels, **kwargs)
+
+
+@pytest.mark.parametrize('cls,kwargs', [(ESpikeFormer, dict(arch='t')),
+                                        (MetaSpikeFormer, META)])
+def test_numpy_in_channels_is_taken_as_an_int(cls, kwargs):
+    model = cls(in_channels=np.int64(2), out_indices=(4, ), **kwargs).eval()
+    assert type(model.in_channels) is int and model.in_channels == 2
+    # the smallest input it takes: total stride 16 plus one
+    assert model.min_input_size == 17
+    with torch.no_grad():
+        tap, = model(torch.randn(1, 2, 17, 17))
+    assert tap.shape[-2:] == (2, 2)
+    with pytest.raises(ValueError, match='smallest it takes, 17 x 17'):
+        model(torch.randn(1, 2, 17, 16))

@@ -335,12 +335,14 @@ class ESpikeFormer(SpikingBackbone):
     The large family (MAE-pretrained) has taps 0..3, its stage 3 having
     ``depth`` blocks and no stage 4.
 
-    Any input height and width of at least the total stride (16) works:
-    every downsampling conv is padded so that a stride-2 conv maps ``H`` to
-    ``ceil(H / 2)``, and attention is global over however many tokens there
-    are, so a tap of stride ``s`` has ``ceil(H / s) x ceil(W / s)``
-    positions. Smaller inputs are refused (a static check; values are not
-    read on the forward, see :class:`SpikingBackbone`).
+    Any input height and width of at least ``min_input_size`` (17: the
+    total stride 16 plus one) works, in eager mode and in programs
+    exported with dynamic sizes alike: every downsampling conv is padded
+    so that a stride-2 conv maps ``H`` to ``ceil(H / 2)``, and attention
+    is global over however many tokens there are, so a tap of stride ``s``
+    has ``ceil(H / s) x ceil(W / s)`` positions, at least two a side.
+    Smaller inputs are refused (a static check; values are not read on the
+    forward; why 17 and not 16: see :class:`SpikingBackbone`).
 
     Args:
         arch (str | dict): A preset, ``'t'``, ``'s'``, ``'m'``, ``'l'``
@@ -353,7 +355,8 @@ class ESpikeFormer(SpikingBackbone):
             positive integer dividing the transformer stages' widths, and
             ``depth`` (blocks of the large family's stage 3) a positive
             integer. Defaults to ``'s'``.
-        in_channels (int): Input channels. Defaults to 3.
+        in_channels (int): Input channels, a positive integer (Python or
+            numpy; 2 for ON / OFF event frames). Defaults to 3.
         D (int): Maximum integer of the SFA neurons (virtual time steps).
             Defaults to 4.
         out_indices (Sequence[int] | int): Taps to return, at least one and
@@ -458,7 +461,9 @@ class ESpikeFormer(SpikingBackbone):
         self.arch_settings = self._parse_arch(arch)
         family = self.arch_settings['family']
         num_heads = self.arch_settings.get('num_heads', 8)
-        self.in_channels = in_channels
+        # Checked here: 0 would build and fail in the stem's conv at the
+        # first forward, a negative number in torch's own argument check.
+        self.in_channels = in_channels = self.check_in_channels(in_channels)
         self.neuron_cfg = neuron_cfg or dict(
             type='SFANeuron', D=D, **_FAMILY_NEURON[family])
         self.attn_cfg = self._parse_attn_cfg(family, attn_cfg)

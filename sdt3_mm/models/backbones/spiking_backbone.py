@@ -1,4 +1,5 @@
 """What every spiking backbone of this package shares: time and input."""
+import numbers
 from abc import ABCMeta, abstractmethod
 
 from mmengine.model import BaseModule
@@ -35,12 +36,24 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
 
     Input validation is static (rank, channels, the smallest size, a
     non-empty batch), so it costs no device synchronisation and tracers see
-    no data-dependent branch. Values are not checked here: NaN and Inf are
+    no data-dependent branch.
+
+    **Smallest input.** Height and width must be at least
+    :attr:`min_input_size`, the total stride plus one (17 for the
+    stride-16 backbones), so that every tap has at least two positions a
+    side. A side the size of the total stride would be one position at
+    the last taps, and PyTorch's tracers specialise sizes of one:
+    ``torch.export`` (and ONNX's dynamo exporter) with dynamic height and
+    width then guards ``ceil(H / 16) != 1`` (in its contiguity checks, the
+    attention's reshapes and matmul), so a program exported for dynamic
+    sizes refuses it. One minimum in eager mode too means a model takes
+    the same inputs before and after export. Values are not checked here: NaN and Inf are
     caught by the analysis tools (see :func:`sdt3_mm.analysis.check_finite`)
     and by training's loss checks, not on every forward.
 
     Subclasses implement :meth:`forward_taps` on the folded input and set
-    ``in_channels`` and ``total_stride``.
+    ``in_channels`` (checked with :meth:`check_in_channels`) and
+    ``total_stride``.
 
     Args:
         time_steps (int): Real time steps T. Defaults to 1.
@@ -59,6 +72,34 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
                              f'positive integer, got {time_steps!r}')
         self.time_steps = int(time_steps)
         self.average_time = average_time
+
+    @property
+    def min_input_size(self):
+        """The smallest height and width taken: the total stride plus one
+        (every tap at least two positions a side; see the class
+        docstring)."""
+        return self.total_stride + 1
+
+    def check_in_channels(self, in_channels):
+        """``in_channels`` as an int; refuses anything but a positive
+        integer (Python or numpy; not a bool), naming the argument.
+
+        Raises:
+            TypeError: For a non-integer (a float, a string, a bool).
+            ValueError: For zero or a negative number.
+        """
+        name = type(self).__name__
+        if isinstance(in_channels, bool) or not isinstance(
+                in_channels, numbers.Integral):
+            raise TypeError(f'{name}: in_channels (the input\'s channels) '
+                            f'must be a positive integer, got '
+                            f'{in_channels!r} '
+                            f'({type(in_channels).__name__})')
+        if in_channels < 1:
+            raise ValueError(f'{name}: in_channels (the input\'s channels) '
+                             f'must be a positive integer, got '
+                             f'{in_channels!r}')
+        return int(in_channels)
 
     def check_neurons(self):
         """Refuse neurons whose time steps are not the backbone's."""
@@ -104,11 +145,14 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
             raise ValueError(
                 f'{type(self).__name__}: the input batch is empty (shape '
                 f'{tuple(x.shape)}); at least one image is needed')
-        if x.shape[2] < self.total_stride or x.shape[3] < self.total_stride:
+        smallest = self.min_input_size
+        if x.shape[2] < smallest or x.shape[3] < smallest:
             raise ValueError(
                 f'{type(self).__name__}: input of {x.shape[2]} x '
-                f'{x.shape[3]} pixels is smaller than the network\'s total '
-                f'stride {self.total_stride}')
+                f'{x.shape[3]} pixels is smaller than the smallest it '
+                f'takes, {smallest} x {smallest} (the network\'s total '
+                f'stride {self.total_stride} plus one, so that every tap '
+                f'has two positions a side, as exported programs need)')
 
     def fold_time(self, x):
         """``B x C x H x W`` images as ``T * B`` time-major steps."""
