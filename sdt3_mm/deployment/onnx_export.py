@@ -15,14 +15,22 @@ What is exported depends on the config's ``default_scope``:
   number of boxes per image) are not exported.
 
 The graph's input ``input`` is a batch of *normalised* images, float32
-``(N, 3, H, W)``, as the model's data preprocessor hands them to the
-model: channels converted to RGB where the config asks (``to_rgb`` /
-``bgr_to_rgb``), ``(pixel - mean) / std``, padded as the preprocessor
-pads. Normalisation is the caller's job; :func:`preprocess_image` does
-it in numpy from the config for one image. Batch, height and width are
-dynamic axes; heights and widths must be multiples of the model's
-largest stride (16 for a classifier or segmentor, 32 for the detection
-demo's FPN), as the preprocessors pad them.
+``(N, C, H, W)`` (``C = 3`` for RGB), as the model's data preprocessor
+hands them to the model: channels converted to RGB where the config asks
+(``to_rgb`` / ``bgr_to_rgb``), ``(pixel - mean) / std``, padded as the
+preprocessor pads. Normalisation is the caller's job;
+:func:`preprocess_image` does it in numpy from the config for one image.
+Batch, height and width are dynamic axes; heights and widths must be
+multiples of the model's largest stride (16 for a classifier or
+segmentor, 32 for the detection demo's FPN), as the preprocessors pad
+them, and at least the backbone's ``min_input_size`` (17: its total
+stride plus one, see :class:`~sdt3_mm.models.backbones.SpikingBackbone`).
+
+A clip model (event frames, video: a config whose data preprocessor is a
+``FramesDataPreprocessor``) takes ``(N, T, C, H, W)`` clips instead, as
+that preprocessor hands them over; batch, height and width are dynamic,
+the frames ``T`` and channels ``C`` fixed by the model (its backbone's
+``in_channels``; ``time_steps`` where its neurons run over time).
 """
 import inspect
 import os.path as osp
@@ -83,9 +91,10 @@ class SegmentorExport(nn.Module):
 
     def forward(self, inputs):
         logits = self.model(inputs, mode='tensor')
+        # the last two sides: (N, C, H, W) images or (N, T, C, H, W) clips
         return F.interpolate(
             logits,
-            size=inputs.shape[2:],
+            size=inputs.shape[-2:],
             mode='bilinear',
             align_corners=self.align_corners)
 
@@ -187,12 +196,88 @@ def export_module(model, scope):
     return DetectorFeatureExport(model).eval(), ['feat']
 
 
+def takes_clips(model):
+    """Whether ``model`` takes ``B x T x C x H x W`` clips: its data
+    preprocessor is a ``FramesDataPreprocessor`` (event frames, video)."""
+    from sdt3_mm.models.data_preprocessors import FramesDataPreprocessor
+    return isinstance(
+        getattr(model, 'data_preprocessor', None), FramesDataPreprocessor)
+
+
+def input_channels(model):
+    """The channels ``model`` takes: its backbone's ``in_channels`` (3
+    for a backbone that does not say)."""
+    return int(getattr(getattr(model, 'backbone', None), 'in_channels', 3))
+
+
+def input_axes(example):
+    """The dynamic axes of the graph's input for an ``example`` batch:
+    batch, height and width of ``(N, C, H, W)`` images or ``(N, T, C, H,
+    W)`` clips (frames and channels are fixed by the model).
+
+    Raises:
+        ValueError: For an example of another rank.
+    """
+    if example.dim() == 4:
+        return {0: 'batch', 2: 'height', 3: 'width'}
+    if example.dim() == 5:
+        return {0: 'batch', 3: 'height', 4: 'width'}
+    raise ValueError(f'the example input must be N x C x H x W images or '
+                     f'N x T x C x H x W clips, got shape '
+                     f'{tuple(example.shape)}')
+
+
+def example_input(model, shape, config='the config'):
+    """A random example batch of one for ``model`` from ``--shape``.
+
+    Args:
+        model (nn.Module): The built model.
+        shape (Sequence[int]): ``(H, W)`` for an image model, an
+            ``(N, C, H, W)`` example with the backbone's channels
+            (:func:`input_channels`); ``(T, C, H, W)`` for clips, an
+            ``(N, T, C, H, W)`` example (any model whose backbone takes
+            frames; a clip model, see :func:`takes_clips`, needs it).
+        config (str): The config's path, for the messages.
+
+    Returns:
+        Tensor: ``(1, C, H, W)`` or ``(1, T, C, H, W)``, standard normal.
+
+    Raises:
+        ValueError: For another number of sizes, a size below 1, ``(H,
+            W)`` for a clip model, or a ``C`` other than the model's.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (2, 4) or min(shape) < 1:
+        raise ValueError(f'--shape takes H W (images) or T C H W (clips), '
+                         f'positive sizes; got {" ".join(map(str, shape))}')
+    channels = input_channels(model)
+    if len(shape) == 2:
+        if takes_clips(model):
+            # a backbone whose neurons run over time takes that many frames
+            steps = getattr(getattr(model, 'backbone', None), 'time_steps',
+                            1)
+            frames = steps if steps > 1 else 'T'
+            raise ValueError(
+                f'the model of {config} takes B x T x C x H x W clips (its '
+                f'data preprocessor is a FramesDataPreprocessor): give '
+                f'--shape T C H W, e.g. --shape {frames} {channels} '
+                f'{shape[0]} {shape[1]} (T: the frames per clip)')
+        return torch.randn(1, channels, *shape)
+    if shape[1] != channels:
+        raise ValueError(
+            f'--shape {" ".join(map(str, shape))}: the model of {config} '
+            f'takes clips of {channels} channels (its backbone\'s '
+            f'in_channels), not {shape[1]}')
+    return torch.randn(1, *shape)
+
+
 def _as_list(out):
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
 def export_onnx(module, example, path, output_names, opset=None):
-    """Export ``module`` at ``example`` with dynamic batch, height, width.
+    """Export ``module`` at ``example`` with dynamic batch, height, width
+    (:func:`input_axes`).
 
     Uses the TorchScript-based exporter (``dynamo=False``) with
     ``dynamic_axes``, as tests/test_deployment/test_export.py checks on
@@ -202,7 +287,8 @@ def export_onnx(module, example, path, output_names, opset=None):
 
     Args:
         module (nn.Module): The export wrapper.
-        example (Tensor): A normalised ``(N, 3, H, W)`` batch.
+        example (Tensor): A normalised ``(N, C, H, W)`` batch, or
+            ``(N, T, C, H, W)`` clips.
         path (str): The ``.onnx`` file to write.
         output_names (list[str]): Names of the outputs; a single name for
             several outputs is numbered (``feat0``, ``feat1``...).
@@ -215,11 +301,15 @@ def export_onnx(module, example, path, output_names, opset=None):
         outputs = _as_list(module(example))
     if len(output_names) != len(outputs):
         output_names = [f'{output_names[0]}{i}' for i in range(len(outputs))]
-    dynamic_axes = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
+    dynamic_axes = {'input': input_axes(example)}
     for name, out in zip(output_names, outputs):
         axes = {0: 'batch'}
-        if out.dim() == 4:
-            axes.update({2: f'{name}_height', 3: f'{name}_width'})
+        # maps (N, C, h, w), or (N, T, C, h, w) per frame: the last two
+        if out.dim() in (4, 5):
+            axes.update({
+                out.dim() - 2: f'{name}_height',
+                out.dim() - 1: f'{name}_width'
+            })
         dynamic_axes[name] = axes
     kwargs = dict(opset_version=opset) if opset is not None else {}
     with warnings.catch_warnings():
@@ -286,11 +376,21 @@ def second_size(size, divisor=32):
     return size[0] + divisor, size[1] + 2 * divisor
 
 
+def resize_batch(inputs, size):
+    """``(N, C, H, W)`` images or ``(N, T, C, H, W)`` clips resized
+    bilinearly to ``size`` (height, width), every frame alike."""
+    flat = inputs.flatten(0, inputs.dim() - 4)
+    resized = F.interpolate(
+        flat, size=tuple(size), mode='bilinear', align_corners=False)
+    return resized.reshape(*inputs.shape[:-2], *resized.shape[-2:])
+
+
 class Agreement(NamedTuple):
     """onnxruntime against PyTorch on one batch.
 
     Attributes:
-        size (tuple[int, int]): Input height and width.
+        size (tuple[int, int]): Input height and width (of each frame of
+            a clip).
         max_difference (float): Largest absolute difference of the
             outputs (``inf`` if their number or shapes differ).
         spikes (int): Spike counts compared (elements of every neuron call
@@ -438,7 +538,7 @@ def agreement(module, session, calls, inputs):
     (the contract), so every neuron type is compared alike."""
     expected, torch_calls = _torch_neuron_calls(module, inputs)
     got = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
-    size = tuple(inputs.shape[2:])
+    size = tuple(inputs.shape[-2:])
     diff = 0.
     for a, b in zip(got[:len(expected)], expected):
         if a.shape != tuple(b.shape):
@@ -462,9 +562,9 @@ def agreement(module, session, calls, inputs):
 
 
 def verify(module, path, batches):
-    """onnxruntime against PyTorch on ``batches`` at their size and at
-    :func:`second_size` (the batch resized bilinearly): the outputs and
-    every neuron's spike counts.
+    """onnxruntime against PyTorch on ``batches`` (images or clips) at
+    their size and at :func:`second_size` (the batch resized bilinearly,
+    :func:`resize_batch`): the outputs and every neuron's spike counts.
 
     Two runtimes sum a convolution in different orders, so a membrane
     potential within about 1e-6 of a rounding tie can fire differently;
@@ -479,10 +579,7 @@ def verify(module, path, batches):
         path, [name for name, _ in spiking_neurons(module)])
     results = []
     for inputs in batches:
-        size = tuple(inputs.shape[2:])
-        other = second_size(size)
-        resized = F.interpolate(
-            inputs, size=other, mode='bilinear', align_corners=False)
+        resized = resize_batch(inputs, second_size(inputs.shape[-2:]))
         for x in (inputs, resized):
             results.append(agreement(module, session, calls, x))
     return results
@@ -574,6 +671,10 @@ def onnx_inference(onnx_file, cfg, image):
             the scope).
         image (str): Image file.
 
+    Raises:
+        ValueError: For a clip model's config (event frames, video): it
+            takes no image.
+
     Returns:
         np.ndarray: Class scores ``(num_classes,)`` for a classifier, the
         label map ``(H, W)`` (int64, the image's own size) for a
@@ -582,6 +683,14 @@ def onnx_inference(onnx_file, cfg, image):
     if isinstance(cfg, str):
         cfg = Config.fromfile(cfg)
     scope = config_scope(cfg)
+    pre = cfg.model.get('data_preprocessor') or cfg.get(
+        'data_preprocessor') or {}
+    if str(pre.get('type', '')).endswith('FramesDataPreprocessor'):
+        raise ValueError(
+            f'{cfg.filename or "the config"}: the model takes N x T x C x H '
+            f'x W clips (its data preprocessor is a FramesDataPreprocessor), '
+            f'not an image such as {image}; run the ONNX file on clips as '
+            f'the config\'s test pipeline makes them')
     x, (h, w) = preprocess_image(cfg, image)
     session = ort_session(onnx_file) if isinstance(onnx_file,
                                                    str) else onnx_file

@@ -1,7 +1,8 @@
-"""tools/deployment/pytorch2onnx.py on the demo classifier, segmentor and
-detector (backbone plus neck): the files it writes run in onnxruntime at
-two sizes within 1e-4 of PyTorch, --verify says so (and fails beyond
---atol), --image runs the file on an image."""
+"""tools/deployment/pytorch2onnx.py on the demo classifier, segmentor,
+detector (backbone plus neck) and event classifier (B x T x C x H x W
+clips): the files it writes run in onnxruntime at two sizes within 1e-4
+of PyTorch, --verify says so (and fails beyond --atol), --image runs the
+file on an image."""
 import glob
 import os
 import os.path as osp
@@ -21,6 +22,7 @@ CONFIGS = {
     'seg': 'configs/demo/fpn_e-spikeformer-t_spike-fpn_shapes-seg.py',
     'det': 'configs/demo/mask-rcnn_e-spikeformer-t_spike-fpn_shapes.py',
     'meta': 'configs/demo/meta-spikeformer_t4_shapes-cls.py',
+    'events': 'configs/demo/e-spikeformer-t_shapes-events.py',
 }
 
 pytest.importorskip('onnxruntime')
@@ -308,3 +310,92 @@ def test_verdict_accepts_differences_only_with_few_spike_flips():
     partly = Agreement((96, 128), 0.044, 10**7, 1, 100, 99)
     ok, message = verification_verdict([partly], 1e-4, 1e-5)
     assert not ok and '1 of 100 neuron calls not found' in message
+
+
+def test_event_clips_export_with_dynamic_height_and_width(checkpoints):
+    """The event demo through the tool: its clips (B x 4 x 2 x H x W) export
+    with dynamic batch, height and width (frames and channels fixed),
+    --shape T C H W traces at its size, --verify compares at the test
+    clips' size and a second one, and the file runs at other batches and
+    sizes, down to the backbone's smallest input."""
+    import onnx
+    import onnxruntime as ort
+
+    from sdt3_mm.deployment import export_module
+    out, log = _export(checkpoints, 'events',
+                       ('--shape', '4', '2', '40', '48'))
+    assert ('traced at (40, 48), clips of 4 frames of 2 channels; input '
+            'axes [batch, 4, 2, height, width]') in log, log
+    dims = onnx.load(out).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value
+            for d in dims] == ['batch', 4, 2, 'height', 'width']
+    # the test clips are 32 x 32 frames; the second size 64 x 96
+    sizes = set(re.findall(r'at (\d+x\d+): max abs difference', log))
+    assert sizes == {'32x32', '64x96'}, log
+    assert 'verified' in log
+    calls = re.findall(r'\((\d+) of (\d+) neuron calls compared\)', log)
+    assert len(calls) == 4 and all(a == b != '0' for a, b in calls), log
+
+    model = _model('events', checkpoints[1]['events'])
+    module, _ = export_module(model, 'mmpretrain')
+    session = ort.InferenceSession(out, providers=['CPUExecutionProvider'])
+    torch.manual_seed(1)
+    smallest = model.backbone.min_input_size
+    for batch, size in [(3, (56, 24)), (1, (smallest, smallest))]:
+        x = torch.poisson(torch.full((batch, 4, 2, *size), 0.3))
+        with torch.no_grad():
+            expected = module(x)
+        got, = session.run(None, {'input': x.numpy()})
+        assert got.shape == (batch, 6)
+        assert np.abs(got - expected.numpy()).max() <= 1e-4, size
+
+
+def test_example_input_from_shape():
+    """--shape: H W for images (the backbone's channels; a clip model
+    refuses it, naming T C H W), T C H W for clips."""
+    from sdt3_mm.deployment import example_input
+    assert example_input(_model('cls'), (64, 48)).shape == (1, 3, 64, 48)
+    events = _model('events')
+    assert example_input(events, (4, 2, 17, 33)).shape == (1, 4, 2, 17, 33)
+    with pytest.raises(
+            ValueError,
+            match=r'^the model of events\.py takes B x T x C x H x W clips '
+            r'.* give --shape T C H W, e\.g\. --shape T 2 32 32 \(T: the '
+            r'frames per clip\)$'):
+        example_input(events, (32, 32), 'events.py')
+    with pytest.raises(
+            ValueError, match=r'takes clips of 2 channels .*, not 3$'):
+        example_input(events, (4, 3, 32, 32))
+    with pytest.raises(ValueError, match=r'--shape takes H W .* got 32$'):
+        example_input(events, (32, ))
+    # onnx_inference runs image files: not for a clip model
+    from sdt3_mm.deployment import onnx_inference
+    with pytest.raises(
+            ValueError,
+            match=r'events\.py: the model takes N x '
+            r'T x C x H x W clips .* not an image such as x\.png'):
+        onnx_inference('events.onnx', osp.join(ROOT, CONFIGS['events']),
+                       'x.png')
+
+
+def test_benchmark_onnx_times_clips():
+    """tools/deployment/benchmark_onnx.py --shape T C H W on the event demo
+    (random weights): eager, BN-folded and onnxruntime runs of 1 x 4 x 2 x
+    32 x 32 clips (only that they run; no time is asserted)."""
+    tool = osp.join(ROOT, 'tools/deployment/benchmark_onnx.py')
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    result = subprocess.run([
+        sys.executable, tool,
+        osp.join(ROOT, CONFIGS['events']), '--shape', '4', '2', '32', '32',
+        '--repeats', '1', '--warmup', '0'
+    ],
+                            cwd=ROOT,
+                            env=env,
+                            capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'batch 1 at 32 x 32 (clips of 4 frames of 2 channels)' in \
+        result.stdout, result.stdout
+    for variant in ('eager', 'eager, BN folded', 'onnxruntime fp32'):
+        assert re.search(rf'1 thread\(s\)  {variant} +[0-9.]+ ms',
+                         result.stdout), result.stdout

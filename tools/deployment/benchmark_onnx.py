@@ -27,6 +27,10 @@ Examples::
     python tools/deployment/benchmark_onnx.py \
         configs/e_spikeformer/e-spikeformer-s_8xb256-lamb-200e_in1k.py \
         --shape 224 224 --threads 1 2
+    # the event demo: clips of 4 frames of 2 channels (T C H W)
+    python tools/deployment/benchmark_onnx.py \
+        configs/demo/e-spikeformer-t_shapes-events.py \
+        --shape 4 2 32 32 --threads 1 2
 """
 import argparse
 import os.path as osp
@@ -40,9 +44,9 @@ from mmengine.config import DictAction
 
 import sdt3_mm  # noqa: F401  (registries)
 from sdt3_mm.analysis import fold_bn
-from sdt3_mm.deployment import (build_model, config_batches, export_module,
-                                export_onnx, load_config, ort_session,
-                                quantize_int8)
+from sdt3_mm.deployment import (build_model, config_batches, example_input,
+                                export_module, export_onnx, load_config,
+                                ort_session, quantize_int8)
 
 
 def parse_args(argv=None):
@@ -55,10 +59,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--shape',
         type=int,
-        nargs=2,
+        nargs='+',
         required=True,
-        metavar=('H', 'W'),
-        help='input size of the timed batch')
+        metavar='SIZE',
+        help='input size of the timed batch: H W for images (the '
+        'backbone\'s in_channels channels), T C H W for clips (required '
+        'form for a model whose data preprocessor is a '
+        'FramesDataPreprocessor); H and W at least 17')
     parser.add_argument('--batch', type=int, default=1, help='batch size')
     parser.add_argument(
         '--threads',
@@ -90,7 +97,11 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         help='override config settings, key=value (a.b=1, list=[1,2])')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if len(args.shape) not in (2, 4):
+        parser.error(f'--shape takes H W (images) or T C H W (clips), got '
+                     f'{len(args.shape)} values')
+    return args
 
 
 class OrtModule:
@@ -189,7 +200,9 @@ def main(argv=None):
     eager, names = export_module(model, scope)
     folded_model = fold_bn(build_model(cfg, args.checkpoint))
     folded, _ = export_module(folded_model, scope)
-    inputs = torch.randn(args.batch, 3, *args.shape)
+    # one sample's shape: (C, H, W) or, for clips, (T, C, H, W)
+    sample = example_input(model, args.shape, args.config).shape[1:]
+    inputs = torch.randn(args.batch, *sample)
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32_file = osp.join(tmp, 'fp32.onnx')
@@ -207,7 +220,7 @@ def main(argv=None):
                 ]
             else:
                 calibration = [
-                    torch.randn(1, 3, *args.shape).numpy() for _ in range(4)
+                    torch.randn(1, *sample).numpy() for _ in range(4)
                 ]
             files['onnxruntime int8'] = osp.join(tmp, 'int8.onnx')
             exact = quantize_int8(fp32_file, files['onnxruntime int8'],
@@ -216,8 +229,10 @@ def main(argv=None):
                   f'(scale 1/norm), calibrated on '
                   f'{sum(len(c) for c in calibration)} inputs')
 
+        clips = (f' (clips of {sample[0]} frames of {sample[1]} '
+                 f'channels)' if len(sample) == 4 else '')
         print(f'{osp.basename(args.config)}: batch {args.batch} at '
-              f'{args.shape[0]} x {args.shape[1]}, torch '
+              f'{args.shape[-2]} x {args.shape[-1]}{clips}, torch '
               f'{torch.__version__}, {args.repeats} timed runs')
         for threads in args.threads:
             variants = {'eager': eager, 'eager, BN folded': folded}

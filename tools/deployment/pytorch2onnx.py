@@ -12,7 +12,11 @@ What is exported (see :mod:`sdt3_mm.deployment.onnx_export`):
 The graph takes images already normalised as the config's data
 preprocessor does (RGB where it converts, ``(x - mean) / std``, padded
 to a multiple of the largest stride); ``--image`` (and
-``onnx_inference.py``) shows how. Its neurons fire
+``onnx_inference.py``) shows how. A clip model (event frames, video: its
+data preprocessor is a ``FramesDataPreprocessor``) takes ``N x T x C x H
+x W`` clips, with dynamic batch, height and width, ``T`` and ``C`` fixed
+by the model. Heights and widths are at least 17 pixels (the backbones'
+``min_input_size``, total stride 16 plus one). Its neurons fire
 ``round(clamp(x, 0, D)) / norm`` (the traced straight-through sums are
 removed, same values). ``--int8`` also writes ``<out>_int8.onnx``: int8
 weights, every spike exact as uint8 (scale ``1 / norm``), the other
@@ -24,6 +28,12 @@ Example::
         configs/demo/e-spikeformer-t_shapes-cls.py \
         work_dirs/e-spikeformer-t_shapes-cls/epoch_20.pth \
         --out cls.onnx --verify --fold-bn
+
+    # event clips: 4 frames of ON / OFF counts
+    python tools/deployment/pytorch2onnx.py \
+        configs/demo/e-spikeformer-t_shapes-events.py \
+        work_dirs/e-spikeformer-t_shapes-events/epoch_6.pth \
+        --out events.onnx --verify --shape 4 2 32 32
 
 Exit status 1 when ``--verify`` finds a difference above ``--atol`` that
 is not explained by a few spikes firing differently: PyTorch and
@@ -38,21 +48,24 @@ import argparse
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import DictAction
 
 import sdt3_mm  # noqa: F401  (registries)
 from sdt3_mm.analysis import fold_bn
 from sdt3_mm.deployment import (build_model, config_batches,
-                                describe_prediction, export_module,
-                                export_onnx, load_config, onnx_inference,
-                                quantize_int8, verification_verdict, verify)
+                                describe_prediction, example_input,
+                                export_module, export_onnx, load_config,
+                                onnx_inference, quantize_int8,
+                                verification_verdict, verify)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Export a classifier, segmentor or detector backbone '
-        'and neck to ONNX')
+        'and neck to ONNX, with dynamic batch, height and width (images '
+        'N x C x H x W, or clips N x T x C x H x W for a model whose data '
+        'preprocessor is a FramesDataPreprocessor). Heights and widths '
+        'must be at least 17 pixels (the backbone\'s min_input_size).')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
@@ -60,10 +73,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--shape',
         type=int,
-        nargs=2,
-        metavar=('H', 'W'),
-        help='input size of the example the model is traced with (default: '
-        'the size of the first test image after the pipeline)')
+        nargs='+',
+        metavar='SIZE',
+        help='the example the model is traced with: H W for images (the '
+        'backbone\'s in_channels channels), T C H W for clips (frames and '
+        'channels as the model takes them: required form for a clip '
+        'model); H and W at least 17 (default: the first test sample '
+        'after the pipeline)')
     parser.add_argument(
         '--opset', type=int, help='ONNX opset (default: torch\'s)')
     parser.add_argument(
@@ -113,7 +129,11 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         help='override config settings, key=value (a.b=1, list=[1,2])')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.shape is not None and len(args.shape) not in (2, 4):
+        parser.error(f'--shape takes H W (images) or T C H W (clips), got '
+                     f'{len(args.shape)} values')
+    return args
 
 
 def _describe(result):
@@ -127,6 +147,13 @@ def _describe(result):
     return line
 
 
+def _input_shape(path):
+    """The input's shape as the file states it (names of dynamic axes)."""
+    import onnx
+    dims = onnx.load(path).graph.input[0].type.tensor_type.shape.dim
+    return '[' + ', '.join(d.dim_param or str(d.dim_value) for d in dims) + ']'
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg, scope = load_config(args.config, args.cfg_options)
@@ -137,14 +164,17 @@ def main(argv=None):
 
     batches = None
     if args.shape is not None:
-        example = torch.randn(1, 3, *args.shape)
+        example = example_input(model, args.shape, args.config)
     else:
         batches = list(config_batches(model, cfg, args.num_images))
         example = batches[0][:1]
     out = args.out or osp.splitext(osp.basename(args.config))[0] + '.onnx'
     names = export_onnx(module, example, out, names, args.opset)
+    clips = (f', clips of {example.shape[1]} frames of '
+             f'{example.shape[2]} channels' if example.dim() == 5 else '')
     print(f'{scope} model exported to {out} (traced at '
-          f'{tuple(example.shape[2:])}; outputs {", ".join(names)})')
+          f'{tuple(example.shape[-2:])}{clips}; input axes '
+          f'{_input_shape(out)}; outputs {", ".join(names)})')
 
     status = 0
     if args.verify:
