@@ -122,7 +122,9 @@ class MetaSpikeFormer(ESpikeFormer):
     (:class:`SpikingBackbone`). With ``average_time=True`` (for dense
     heads) each tap is averaged over the T steps (``B x C x H x W``); with
     False (for :class:`MetaSpikeClsHead`, whose neuron runs over time)
-    taps stay ``T * B`` deep.
+    taps stay ``T * B`` deep. Height and width are at least
+    ``min_input_size`` (17, the total stride 16 plus one), in eager mode
+    and in exported programs alike (see :class:`SpikingBackbone`).
 
     Args:
         arch (str | dict): ``'15m'``, ``'31m'``, ``'55m'``, ``'124m'``, or
