@@ -32,7 +32,7 @@ def _options(data_root):
         f'train_dataloader.dataset.data_root={data_root}',
         'train_dataloader.dataset.num_train=16',
         'train_dataloader.dataset.num_val=2',
-        'train_dataloader.dataset.image_size=16',
+        'train_dataloader.dataset.image_size=17',
         'train_dataloader.batch_size=4', 'train_dataloader.num_workers=1',
         'train_dataloader.persistent_workers=False', 'randomness.seed=0',
         'randomness.deterministic=True', 'train_cfg._delete_=True',
