@@ -118,7 +118,9 @@ def library_of(cfg, args):
 def trigger_visualization_hook(cfg, args, library):
     """Turn on ``cfg.default_hooks.visualization`` as the library's own
     test.py does for ``--show`` / ``--show-dir`` (changes ``cfg`` in
-    place).
+    place), painting every test image: mmpretrain's hook every
+    ``args.interval``-th sample, mmdet's every image, mmseg's with its
+    ``interval`` set to 1 (every batch) whatever the config says.
 
     Raises:
         RuntimeError: If the config has no visualization hook.
@@ -143,6 +145,11 @@ def trigger_visualization_hook(cfg, args, library):
     if args.show:
         hook.show = True
         hook.wait_time = args.wait_time
+    if library == 'mmseg':
+        # mmseg's SegVisualizationHook paints only every ``interval``-th
+        # test batch (50 by default, counted from the 50th), so a test set
+        # of fewer than 50 batches would be painted not at all.
+        hook.interval = 1
     if args.show_dir:
         if library == 'mmdet':
             hook.test_out_dir = args.show_dir

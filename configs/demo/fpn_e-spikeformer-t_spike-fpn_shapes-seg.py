@@ -138,8 +138,11 @@ default_hooks = dict(
         interval=200,
         max_keep_ckpts=2),
     # Off unless a test tool turns it on (test.py --show / --show-dir) with
-    # the SegLocalVisualizer of mmseg's default_runtime.
-    visualization=dict(type='SegVisualizationHook'))
+    # the SegLocalVisualizer of mmseg's default_runtime. Then every test
+    # batch is painted: mmseg's default interval of 50 batches would paint
+    # none of the ten batches of the test set (the first painted batch is
+    # the 50th), with our test.py and with MMSegmentation's own.
+    visualization=dict(type='SegVisualizationHook', interval=1))
 # Mean firing rate and energy per image, logged with the metric at each
 # evaluation; per-layer tables in <work_dir>/firing_rates/.
 custom_hooks = [

@@ -68,10 +68,11 @@ def _options(task, data_root):
             f'test_evaluator.ann_file={ann_file}'
         ]
     if task == 'seg':
-        # mmseg's hook paints every 50th test batch by default.
+        # The config's own visualization hook settings: --show-dir must
+        # paint every test image with them.
         return opts + [
-            'default_hooks.visualization.interval=1', 'train_cfg.max_iters=2',
-            'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2'
+            'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+            'default_hooks.checkpoint.interval=2'
         ]
     return opts + [
         'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
@@ -93,6 +94,8 @@ def checkpoints(tmp_path_factory):
         ] + _options(task, data_root))
         name = 'iter_2.pth' if task == 'seg' else 'epoch_1.pth'
         result[task] = (osp.join(work_dir, name), data_root)
+        # The visualization hooks paint nothing unless a tool asks.
+        assert _images(work_dir) == [], task
     return result
 
 
@@ -155,6 +158,9 @@ def test_detection_tta_is_refused_for_masks(checkpoints, tmp_path):
 
 
 def test_segmentation_show_dir_and_out(checkpoints, tmp_path):
+    """Every test image is painted, also with mmseg's default hook
+    interval (50 batches, as in its ADE20K configs), which alone would
+    paint none of the 4 one-image batches."""
     checkpoint, data_root = checkpoints['seg']
     show_dir = str(tmp_path / 'show')
     pred_dir = str(tmp_path / 'pred')
@@ -162,7 +168,10 @@ def test_segmentation_show_dir_and_out(checkpoints, tmp_path):
         TEST, CONFIGS['seg'], checkpoint, '--work-dir',
         str(tmp_path), '--show-dir', show_dir, '--out', pred_dir,
         '--cfg-options'
-    ] + _options('seg', data_root))
+    ] + _options('seg', data_root) + [
+        'default_hooks.visualization.interval=50',
+        'test_dataloader.batch_size=1'
+    ])
     assert "'mIoU':" in out
     assert len(_images(show_dir)) == 4
     # mmseg's --out: one prediction PNG per test image.
@@ -173,7 +182,7 @@ def test_segmentation_show_dir_and_out(checkpoints, tmp_path):
 def test_segmentation_show_dir_and_tta(checkpoints, tmp_path, tool):
     """Our test.py and MMSegmentation's own, with the config's tta_pipeline
     and mmseg's SegTTAModel (the checkpoint loads strictly into the model
-    it wraps)."""
+    it wraps); both paint every test image with the config's hook."""
     checkpoint, data_root = checkpoints['seg']
     show_dir = str(tmp_path / 'show')
     script = TEST if tool == 'ours' else osp.join(MMSEG_TOOLS, 'test.py')
