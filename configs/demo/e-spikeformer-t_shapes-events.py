@@ -129,3 +129,12 @@ custom_hooks = [
     dict(type='sdt3_mm.NonFiniteCheckHook')
 ]
 randomness = dict(seed=0)
+# MMPretrain's visualizer, given again without the `_scope_` key that mmengine
+# adds to the dicts of an `mmpretrain::` base: MMPretrain's
+# tools/visualization/browse_dataset.py passes the keys of `visualizer` to
+# UniversalVisualizer(...) as they are, and refused `_scope_`. The runner
+# finds the type in the default scope, mmpretrain.
+visualizer = dict(
+    _delete_=True,
+    type='UniversalVisualizer',
+    vis_backends=[dict(type='LocalVisBackend')])

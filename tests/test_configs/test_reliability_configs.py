@@ -4,6 +4,7 @@ load runner checkpoints weights-only and strictly, stop at non-finite
 values, write checkpoints atomically and resume epoch runs exactly from
 iteration checkpoints."""
 import glob
+import inspect
 import os.path as osp
 
 import pytest
@@ -47,3 +48,28 @@ def test_config_uses_the_reliability_hooks_and_loop(config):
         assert loop.get('by_epoch', True)
         assert loop['type'] == 'sdt3_mm.ResumableEpochBasedTrainLoop'
         assert LOOPS.get(loop['type']).__name__ == loop['type'][8:]
+
+
+MMPRETRAIN_CONFIGS = [
+    c for c in CONFIGS if Config.fromfile(c).default_scope == 'mmpretrain'
+]
+
+
+def test_mmpretrain_configs_are_found():
+    assert len(MMPRETRAIN_CONFIGS) == 17
+
+
+@pytest.mark.parametrize(
+    'config',
+    MMPRETRAIN_CONFIGS,
+    ids=lambda c: osp.relpath(c, ROOT + '/configs'))
+def test_mmpretrain_browse_dataset_takes_the_visualizer(config):
+    """MMPretrain's tools/visualization/browse_dataset.py calls
+    ``UniversalVisualizer(**visualizer_without_type, fig_show_cfg=...,
+    fig_save_cfg=...)``; before, the ``_scope_`` key mmengine adds to an
+    ``mmpretrain::`` base's dicts made that a TypeError."""
+    from mmpretrain.visualization import UniversalVisualizer
+    kwargs = dict(Config.fromfile(config).visualizer)
+    assert kwargs.pop('type') == 'UniversalVisualizer'
+    inspect.signature(UniversalVisualizer.__init__).bind(
+        None, **kwargs, fig_show_cfg={}, fig_save_cfg={})
