@@ -2,6 +2,8 @@
 on the classification, detection and segmentation demo configs, each
 trained for a few iterations on a tiny generated set; and MMSegmentation's
 own test.py with ``--show-dir`` and ``--tta`` on the segmentation demo.
+The same checkpoints, published with tools/model_converters/publish_model.py,
+in the libraries' own benchmark.py, inferencers and MMPretrain's get_model.
 
 Every subprocess runs with ``OMP_NUM_THREADS=1``.
 """
@@ -192,3 +194,157 @@ def test_segmentation_show_dir_and_tta(checkpoints, tmp_path, tool):
     ] + _options('seg', data_root))
     assert 'SegTTAModel' in out and 'mIoU' in out
     assert len(_images(show_dir)) == 4
+
+
+# tools/model_converters/publish_model.py: the weights of a runner checkpoint
+# in a file that the libraries' own loaders read (torch 2.13's default
+# weights-only torch.load refuses the runner checkpoint's HistoryBuffers).
+
+PUBLISH = osp.join(ROOT, 'tools', 'model_converters', 'publish_model.py')
+
+
+def _publish(checkpoint, tmp_path, name):
+    """Publish ``checkpoint`` as ``tmp_path/published/<name>-<sha>.pth``
+    with the tool; returns the path it printed."""
+    out = _run([PUBLISH, checkpoint, str(tmp_path / 'published' / name)])
+    published = out.strip().splitlines()[-1].split('published ')[-1]
+    assert osp.isfile(published), out
+    return published
+
+
+def test_publish_model_keeps_the_weights_only(checkpoints, tmp_path):
+    import hashlib
+    import re
+
+    import torch
+
+    from sdt3_mm.utils import safe_torch_load
+    checkpoint, _ = checkpoints['cls']
+    published = _publish(checkpoint, tmp_path, 'cls.pth')
+    with open(published, 'rb') as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    assert re.fullmatch(r'cls-[0-9a-f]{8}\.pth', osp.basename(published))
+    assert osp.basename(published) == f'cls-{sha[:8]}.pth'
+    # torch's default load, nothing allowed beyond its own types
+    with pytest.raises(pickle.UnpicklingError, match='HistoryBuffer'):
+        torch.load(checkpoint, weights_only=True)
+    ours = torch.load(published, weights_only=True)
+    assert sorted(ours) == ['meta', 'state_dict']
+    assert sorted(ours['meta']) == [
+        'dataset_meta', 'epoch', 'iter', 'mmengine_version', 'sdt3_mm_version'
+    ]
+    assert len(ours['meta']['dataset_meta']['classes']) == 6
+    runner = safe_torch_load(checkpoint)
+    assert ours['state_dict'].keys() == runner['state_dict'].keys()
+    assert all(
+        torch.equal(v, runner['state_dict'][k])
+        for k, v in ours['state_dict'].items())
+    # the same weights give the same file
+    assert _publish(checkpoint, tmp_path, 'cls.pth') == published
+
+
+def test_publish_model_refuses_what_is_not_a_checkpoint(tmp_path):
+    import runpy
+
+    import torch
+    publish = runpy.run_path(PUBLISH)['publish']
+    with pytest.raises(FileNotFoundError, match='missing.pth does not'):
+        publish(str(tmp_path / 'missing.pth'), str(tmp_path / 'out.pth'))
+    bad = str(tmp_path / 'bad.pth')
+    torch.save(dict(state_dict=dict(w=torch.ones(1), step=3)), bad)
+    with pytest.raises(ValueError, match=r"bad.pth .*not tensors: \['step'"):
+        publish(bad, str(tmp_path / 'out.pth'))
+    torch.save(dict(w=torch.ones(1)), bad)
+    with pytest.raises(ValueError, match='--no-ema: .*bad.pth has no ema'):
+        publish(bad, str(tmp_path / 'out.pth'), no_ema=True)
+    assert sorted(os.listdir(tmp_path)) == ['bad.pth']
+
+
+def test_published_classifier_in_get_model_and_inferencer(
+        checkpoints, tmp_path):
+    import torch
+    from mmpretrain import ImageClassificationInferencer, get_model
+
+    from sdt3_mm.datasets.shapes import SHAPE_CLASSES
+    checkpoint, data_root = checkpoints['cls']
+    published = _publish(checkpoint, tmp_path, 'cls.pth')
+    weights = torch.load(published, weights_only=True)['state_dict']
+    model = get_model(osp.join(ROOT, CONFIGS['cls']), pretrained=published)
+    assert all(
+        torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+    assert model._dataset_meta['classes'] == SHAPE_CLASSES
+    image = sorted(glob.glob(osp.join(data_root, 'val', '*', '*.png')))[0]
+    inferencer = ImageClassificationInferencer(
+        osp.join(ROOT, CONFIGS['cls']), pretrained=published)
+    assert inferencer(image)[0]['pred_class'] in SHAPE_CLASSES
+
+
+def _small_test_config(task, data_root, tmp_path):
+    """A config that is the demo's with its test set at ``data_root``
+    (MMSegmentation's benchmark.py takes no --cfg-options)."""
+    path = str(tmp_path / f'small_{task}.py')
+    with open(path, 'w') as f:
+        f.write(f'_base_ = {osp.join(ROOT, CONFIGS[task])!r}\n'
+                f'test_dataloader = dict(num_workers=0, '
+                f'persistent_workers=False, dataset=dict('
+                f'data_root={data_root!r}, num_train=8, num_val=4))\n')
+    return path
+
+
+def test_published_segmentor_in_mmseg_benchmark_and_inferencer(
+        checkpoints, tmp_path):
+    from mmseg.apis import MMSegInferencer
+    checkpoint, data_root = checkpoints['seg']
+    published = _publish(checkpoint, tmp_path, 'seg.pth')
+    config = _small_test_config('seg', data_root, tmp_path)
+    benchmark = osp.join(MMSEG_TOOLS, 'analysis_tools', 'benchmark.py')
+    out = _run([
+        benchmark, config, checkpoint, '--work-dir',
+        str(tmp_path / 'runner')
+    ],
+               ok=False)
+    assert 'HistoryBuffer' in out
+    out = _run(
+        [benchmark, config, published, '--work-dir',
+         str(tmp_path / 'bench')])
+    assert f'Loads checkpoint by local backend from path: {published}' in out
+    assert 'do not match exactly' not in out
+    # (4 images, fewer than the 5 it leaves out as warm-up: no fps)
+    assert glob.glob(str(tmp_path / 'bench' / 'fps_*.json'))
+    inferencer = MMSegInferencer(
+        osp.join(ROOT, CONFIGS['seg']), weights=published, device='cpu')
+    image = sorted(
+        glob.glob(osp.join(data_root, 'images', 'validation', '*.png')))[0]
+    result = inferencer(image, return_datasamples=True)
+    assert result.pred_sem_seg.data.shape == (1, 128, 128)
+
+
+def test_published_detector_in_mmdet_benchmark_and_inferencer(
+        checkpoints, tmp_path):
+    """MMDetection's benchmark.py loads the published file; on a machine
+    without CUDA it then stops at its ``model.cuda()``."""
+    import torch
+    from mmdet.apis import DetInferencer
+    checkpoint, data_root = checkpoints['det']
+    published = _publish(checkpoint, tmp_path, 'det.pth')
+    gpu = torch.cuda.is_available()
+    out = _run(
+        [
+            osp.join(MMDET_TOOLS, 'analysis_tools', 'benchmark.py'),
+            osp.join(ROOT, CONFIGS['det']), '--checkpoint', published,
+            '--task', 'inference', '--max-iter', '3', '--num-warmup', '1',
+            '--log-interval', '1', '--cfg-options'
+        ] + _options('det', data_root),
+        ok=gpu)
+    assert f'Loads checkpoint by local backend from path: {published}' in out
+    assert 'Weights only load failed' not in out
+    assert 'do not match exactly' not in out
+    if gpu:
+        assert 'Overall fps' in out
+    else:
+        assert 'model = model.cuda()' in out
+    inferencer = DetInferencer(
+        osp.join(ROOT, CONFIGS['det']), weights=published, device='cpu')
+    image = sorted(glob.glob(osp.join(data_root, 'val', '*.png')))[0]
+    result = inferencer(image, return_datasamples=True)
+    assert 'masks' in result['predictions'][0].pred_instances
