@@ -20,6 +20,12 @@ optim_wrapper = dict(
     paramwise_cfg=dict(norm_decay_mult=0.0))
 # Checkpoints load weights-only and strictly; training stops at the first
 # non-finite value (README, "Reliability").
+# MMDetection's CocoDataset with its annotation file checked (an empty or
+# broken file, no categories, a class missing or in another order refused,
+# naming the file).
+train_dataloader = dict(dataset=dict(type='sdt3_mm.CheckedCocoDataset'))
+val_dataloader = dict(dataset=dict(type='sdt3_mm.CheckedCocoDataset'))
+test_dataloader = val_dataloader
 custom_hooks = [
     dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
     dict(type='sdt3_mm.StrictLoadingHook'),

@@ -1,3 +1,4 @@
+from .coco import CheckedCocoDataset
 from .events import (EVENTS_DTYPE, BinarizeFrames, EventsToFrames,
                      EventStreamDataset, LoadEvents, RandomDropEvents,
                      RandomFlipEvents, ResizeFrames, as_events, check_count,
@@ -27,5 +28,5 @@ __all__ = [
     'ShapesClassification', 'ShapesDetection', 'ShapesEvents',
     'ShapesSegmentation', 'classification_scene', 'detection_scene',
     'render_scene', 'write_classification_set', 'write_detection_set',
-    'write_segmentation_set'
+    'write_segmentation_set', 'CheckedCocoDataset'
 ]

@@ -1,21 +1,21 @@
 """The demo detection set as an MMDetection COCO dataset."""
 import os.path as osp
 
-from mmdet.datasets import CocoDataset
-
 from sdt3_mm.registry import DATASETS
+from .coco import CheckedCocoDataset
 from .shapes import SHAPE_CLASSES, write_detection_set
 
 
 @DATASETS.register_module()
-class ShapesDetection(CocoDataset):
+class ShapesDetection(CheckedCocoDataset):
     """Synthetic scenes of up to ``max_objects`` textured shapes in six
     classes, with boxes and polygon masks, in COCO layout.
 
     The set is written to ``data_root`` on first use (deterministically,
     see :func:`write_detection_set`) and read as a
-    :class:`mmdet.datasets.CocoDataset` from then on:
-    ``annotations/instances_{split}.json`` and images in ``{split}/``.
+    :class:`mmdet.datasets.CocoDataset` from then on, with the checks of
+    :class:`CheckedCocoDataset`: ``annotations/instances_{split}.json`` and
+    images in ``{split}/``.
     MMDetection's ``CocoMetric`` evaluates it with that annotation file.
 
     Args:
@@ -30,10 +30,10 @@ class ShapesDetection(CocoDataset):
             ``test_mode``, ``filter_cfg``, ...).
 
     Raises:
-        ValueError: If no image is left to read: the annotation file lists
-            no images, or ``filter_cfg`` drops them all (with
-            ``filter_empty_gt``, images without an annotation). The
-            message names the file and what is empty.
+        ValueError: If the annotation file is empty or not JSON, lacks
+            categories or the classes' categories, or leaves no image to
+            read (see :class:`CheckedCocoDataset`); the message names the
+            file and what is wrong.
     """
 
     METAINFO = dict(
@@ -60,27 +60,3 @@ class ShapesDetection(CocoDataset):
             ann_file=osp.join('annotations', f'instances_{split}.json'),
             data_prefix=dict(img=f'{split}/'),
             **kwargs)
-
-    def filter_data(self):
-        """Filter as :class:`CocoDataset`, refusing an empty result.
-
-        With no image left, MMEngine's serialisation would fail with
-        ``need at least one array to concatenate``, naming neither the
-        annotation file nor what it lacks.
-        """
-        data_list = super().filter_data()
-        if data_list:
-            return data_list
-        prefix = f'{type(self).__name__}: annotation file {self.ann_file}'
-        if not self.data_list:
-            raise ValueError(f'{prefix} lists no images ("images" is empty)')
-        num_objects = sum(len(info['instances']) for info in self.data_list)
-        if num_objects == 0:
-            found = (f'{len(self.data_list)} images but no annotations '
-                     f'("annotations" is empty)')
-        else:
-            found = f'{len(self.data_list)} images, {num_objects} annotations'
-        raise ValueError(
-            f'{prefix} lists {found}, and filter_cfg={self.filter_cfg} drops '
-            f'every image (filter_empty_gt drops the images without an '
-            f'annotation, min_size the smaller ones): no image is left')

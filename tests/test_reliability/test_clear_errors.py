@@ -2,6 +2,7 @@
 argument or the value, not with a trace from deep inside a library."""
 import glob
 import json
+import os
 import os.path as osp
 
 import numpy as np
@@ -74,6 +75,120 @@ def test_validation_set_without_annotations_still_loads(tmp_path):
     with open(ann_file, 'w') as f:
         json.dump(coco, f)
     assert len(_det_dataset('val_dataloader', data_root)) == 2
+
+
+def _rewrite(ann_file, change):
+    """Rewrite the COCO file ``ann_file`` with ``change(coco)`` applied."""
+    with open(ann_file) as f:
+        coco = json.load(f)
+    change(coco)
+    with open(ann_file, 'w') as f:
+        json.dump(coco, f)
+
+
+def _reverse_categories(coco):
+    coco['categories'].reverse()
+
+
+def _rename_star(coco):
+    coco['categories'][4]['name'] = 'pentagram'
+
+
+@pytest.mark.parametrize('loader', ['train_dataloader', 'val_dataloader'])
+@pytest.mark.parametrize(
+    'change,message', [
+        (lambda coco: coco.update(categories=[]),
+         r'lists no categories \("categories" is empty\), so none of its '
+         r'annotations can be given a class'),
+        (lambda coco: coco.pop('categories'),
+         r'lists no categories \("categories" is missing\)'),
+        (_rename_star, r"no category is named \['star'\] \(the dataset's "
+         r"classes\); its categories are \[.*'pentagram'"),
+        (_reverse_categories,
+         r"lists the classes' categories in the order \['cross', 'star', "),
+    ],
+    ids=['empty', 'missing', 'renamed', 'reordered'])
+def test_coco_categories_that_would_mislabel_are_refused(
+        loader, change, message, tmp_path):
+    """Before: empty categories were reported as empty annotations in
+    training and evaluated as a set without objects; a class without its
+    category, or the categories in another order, silently gave the
+    annotations other labels."""
+    data_root = str(tmp_path / 'det')
+    split = 'train' if loader == 'train_dataloader' else 'val'
+    _det_dataset(loader, data_root)
+    ann_file = osp.join(data_root, 'annotations', f'instances_{split}.json')
+    _rewrite(ann_file, change)
+    with pytest.raises(ValueError, match=message) as error:
+        _det_dataset(loader, data_root)
+    assert f'annotation file {ann_file}' in str(error.value)
+
+
+@pytest.mark.parametrize(
+    'content,message', [
+        ('', r'is empty \(0 bytes\); a COCO annotation file is a JSON object'),
+        ('{"images": [',
+         r'is not valid JSON: Expecting value: line 1 column 13'),
+        ('[]', r'is not a JSON object with "images", "annotations" and '
+         r'"categories"'),
+    ],
+    ids=['0-byte', 'truncated', 'array'])
+def test_unreadable_coco_annotation_file_is_named(content, message, tmp_path):
+    """Before: a bare JSONDecodeError (or pycocotools' assertion), naming
+    no file."""
+    data_root = str(tmp_path / 'det')
+    _det_dataset('train_dataloader', data_root)
+    ann_file = osp.join(data_root, 'annotations', 'instances_train.json')
+    with open(ann_file, 'w') as f:
+        f.write(content)
+    with pytest.raises(ValueError, match=message) as error:
+        _det_dataset('train_dataloader', data_root)
+    assert f'ShapesDetection: annotation file {ann_file}' in str(error.value)
+
+
+def test_coco_annotations_of_unknown_categories_are_not_called_empty(tmp_path):
+    data_root = str(tmp_path / 'det')
+    _det_dataset('train_dataloader', data_root)
+    ann_file = osp.join(data_root, 'annotations', 'instances_train.json')
+
+    def unknown_category(coco):
+        for annotation in coco['annotations']:
+            annotation['category_id'] = 99
+
+    _rewrite(ann_file, unknown_category)
+    with pytest.raises(
+            ValueError,
+            match=r'lists 3 images and \d+ annotations, none of them usable '
+            r'\(.*category_id that is not a category of the classes\)'):
+        _det_dataset('train_dataloader', data_root)
+
+
+COCO_CONFIGS = sorted(
+    c
+    for c in glob.glob(osp.join(ROOT, 'configs/**/*_coco.py'), recursive=True))
+
+
+def test_coco_configs_are_found():
+    assert len(COCO_CONFIGS) == 6
+
+
+@pytest.mark.parametrize('config', COCO_CONFIGS, ids=osp.basename)
+def test_coco_configs_name_an_empty_annotation_file(config, tmp_path):
+    """The COCO configs read their data with sdt3_mm.CheckedCocoDataset
+    (before: MMDetection's CocoDataset, a bare JSONDecodeError)."""
+    from mmdet.registry import DATASETS
+    cfg = Config.fromfile(config)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset_cfg = cfg[loader].dataset
+        dataset_cfg.data_root = str(tmp_path)
+        ann_file = osp.join(str(tmp_path), dataset_cfg.ann_file)
+        os.makedirs(osp.dirname(ann_file), exist_ok=True)
+        open(ann_file, 'w').close()
+        with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
+                ValueError,
+                match=f'CheckedCocoDataset: annotation file {ann_file} is '
+                r'empty \(0 bytes\)'):
+            DATASETS.build(dataset_cfg)
 
 
 # Backbones: input batch and construction arguments.

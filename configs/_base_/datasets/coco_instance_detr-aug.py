@@ -34,5 +34,12 @@ train_pipeline = [
                     ]]),
     dict(type='PackDetInputs')
 ]
-# Four images per GPU, as the reference.
-train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
+# Four images per GPU, as the reference. MMDetection's CocoDataset with its
+# annotation file checked: an empty or broken file, or categories that would
+# label the annotations wrongly (none, a class missing, another order), are
+# refused with the file named rather than read as a set without objects.
+train_dataloader = dict(
+    batch_size=4,
+    dataset=dict(type='sdt3_mm.CheckedCocoDataset', pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type='sdt3_mm.CheckedCocoDataset'))
+test_dataloader = val_dataloader
