@@ -16,11 +16,12 @@ class CheckedCocoDataset(CocoDataset):
     MMDetection reads the file with ``json.load``, so an empty (0-byte) or
     truncated file fails with a bare ``JSONDecodeError`` that names no
     file. It then gives each annotation the label of its category among
-    those named like the dataset's ``classes``, taken in the file's order:
-    a file without categories, or without one of the classes, has its
-    annotations dropped without a word (training then stops at "no
-    annotations", evaluation sees no objects), and categories in another
-    order than ``classes`` get each other's labels. Refused here:
+    those named like the dataset's ``classes``, counted in the file's
+    order: a file without categories has all its annotations dropped
+    without a word (training then stops at "no annotations", evaluation
+    sees no objects), and one without a class's category, or with the
+    categories in another order than ``classes``, gives annotations the
+    labels of other classes. Refused here:
 
     - an empty file, or one that is not a JSON object;
     - no ``categories`` (empty or missing);
