@@ -119,7 +119,14 @@ test_cfg = dict()
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(
-        type='sdt3_mm.AtomicCheckpointHook', interval=2, max_keep_ckpts=2))
+        type='sdt3_mm.AtomicCheckpointHook', interval=2, max_keep_ckpts=2),
+    # Off unless a test tool turns it on (test.py --show / --show-dir):
+    # MMPretrain's hook paints (C, H, W) images and fails on the (T, 2, H, W)
+    # frames; this one paints each recording time-summed (ON red, OFF blue),
+    # four times the 32 x 32 input.
+    visualization=dict(
+        type='sdt3_mm.EventVisualizationHook', enable=False,
+        rescale_factor=4.))
 # Firing rates and energy per recording (T x D = 4 x 4), logged with the
 # metric at each evaluation; per-layer tables in <work_dir>/firing_rates/.
 custom_hooks = [

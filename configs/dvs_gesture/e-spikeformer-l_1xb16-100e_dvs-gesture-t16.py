@@ -68,3 +68,9 @@ test_evaluator = val_evaluator
 # The reference's rule, lr = 4e-5 x batch / 256, for one GPU x 16.
 optim_wrapper = dict(optimizer=dict(lr=4e-5 * 16 / 256))
 auto_scale_lr = dict(base_batch_size=16)
+
+# Off unless a test tool turns it on (test.py --show / --show-dir): the
+# recordings painted time-summed, ON red, OFF blue (MMPretrain's own hook
+# fails on the (T, 2, H, W) frames).
+default_hooks = dict(
+    visualization=dict(type='sdt3_mm.EventVisualizationHook', enable=False))

@@ -11,6 +11,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
 from sdt3_mm.datasets import write_event_split
+from sdt3_mm.engine import render_event_frames
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-events.py')
@@ -100,6 +101,11 @@ def test_dvs_gesture_pipeline_on_converted_recordings(tmp_path):
     assert frames.shape == (16, 2, 128, 128)
     # every event kept but those dropped (at most 10%)
     assert 450 <= frames.sum() <= 500
+    # test.py --show-dir paints them with the config's hook
+    assert cfg.default_hooks.visualization.type == \
+        'sdt3_mm.EventVisualizationHook'
+    painted = render_event_frames(frames)
+    assert painted.shape == (3, 128, 128) and painted.max() == 255
     model = _build(cfg.model, 'model')
     assert model.head.num_classes == 11
     assert model.backbone.in_channels == 2

@@ -1,5 +1,5 @@
 """tools/test.py's library options (``--show-dir``, ``--tta``, ``--out``)
-on the classification, detection and segmentation demo configs, each
+on the classification, event, detection and segmentation demo configs, each
 trained for a few iterations on a tiny generated set; and MMSegmentation's
 own test.py with ``--show-dir`` and ``--tta`` on the segmentation demo.
 The same checkpoints, published with tools/model_converters/publish_model.py,
@@ -23,6 +23,7 @@ CONFIGS = {
     'cls': 'configs/demo/e-spikeformer-t_shapes-cls.py',
     'det': 'configs/demo/mask-rcnn_e-spikeformer-t_spike-fpn_shapes.py',
     'seg': 'configs/demo/fpn_e-spikeformer-t_spike-fpn_shapes-seg.py',
+    'events': 'configs/demo/e-spikeformer-t_shapes-events.py',
 }
 MMDET_TOOLS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools')
 MMSEG_TOOLS = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools')
@@ -115,6 +116,24 @@ def test_show_dir_writes_images_for_classification(checkpoints, tmp_path):
     ] + _options('cls', data_root))
     assert "'accuracy/top1'" in out
     assert len(_images(show_dir)) == 4
+
+
+def test_show_dir_paints_every_event_recording(checkpoints, tmp_path):
+    """The event demo's sdt3_mm.EventVisualizationHook (before:
+    MMPretrain's hook failed on the (T, 2, H, W) frames), one image per
+    test recording."""
+    checkpoint, data_root = checkpoints['events']
+    show_dir = str(tmp_path / 'show')
+    out = _run([
+        TEST, CONFIGS['events'], checkpoint, '--work-dir',
+        str(tmp_path), '--show-dir', show_dir, '--cfg-options'
+    ] + _options('events', data_root))
+    assert "'accuracy/top1'" in out
+    painted = _images(show_dir)
+    assert len(painted) == 4
+    # the 32 x 32 frames at the config's rescale_factor 4
+    from PIL import Image
+    assert Image.open(painted[0]).size == (128, 128)
 
 
 def test_detection_show_dir_and_out_in_mmdet_format(checkpoints, tmp_path):
