@@ -262,6 +262,49 @@ def test_publish_model_keeps_the_weights_only(checkpoints, tmp_path):
     assert _publish(checkpoint, tmp_path, 'cls.pth') == published
 
 
+def test_publish_model_with_ema(tmp_path):
+    """A run with mmengine's EMAHook: its averaged weights (the runner's
+    state_dict) by default, with --no-ema the trained ones."""
+    import torch
+
+    from sdt3_mm.utils import safe_torch_load
+    config = str(tmp_path / 'ema.py')
+    with open(config, 'w') as f:
+        f.write(
+            f'_base_ = {osp.join(ROOT, CONFIGS["cls"])!r}\n'
+            'custom_hooks = [dict(type="sdt3_mm.SafeCheckpointLoadingHook"),'
+            ' dict(type="EMAHook", momentum=0.5)]\n')
+    work_dir = str(tmp_path / 'work')
+    _run([
+        osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir,
+        '--cfg-options'
+    ] + _options('cls', str(tmp_path / 'data')))
+    checkpoint = osp.join(work_dir, 'epoch_1.pth')
+    runner = safe_torch_load(checkpoint)
+    trained = {
+        k[len('module.'):]: v
+        for k, v in runner['ema_state_dict'].items() if k.startswith('module.')
+    }
+    averaged = _publish(checkpoint, tmp_path, 'ema.pth')
+    out = _run([
+        PUBLISH, checkpoint,
+        str(tmp_path / 'published' / 'ema.pth'), '--no-ema'
+    ])
+    assert 'left out: ema_state_dict, message_hub' in out
+    not_averaged = out.strip().splitlines()[-1].split('published ')[-1]
+    assert not_averaged != averaged
+    averaged = torch.load(averaged, weights_only=True)['state_dict']
+    not_averaged = torch.load(not_averaged, weights_only=True)['state_dict']
+    assert averaged.keys() == not_averaged.keys() == runner['state_dict'].keys(
+    )
+    changed = 0
+    for k, v in averaged.items():
+        assert torch.equal(v, runner['state_dict'][k])
+        assert torch.equal(not_averaged[k], trained.get(k, v))
+        changed += not torch.equal(v, not_averaged[k])
+    assert changed > 0
+
+
 def test_publish_model_refuses_what_is_not_a_checkpoint(tmp_path):
     import runpy
 
