@@ -40,6 +40,7 @@ import pickle
 import re
 import tempfile
 import zipfile
+import zlib
 from urllib.parse import urlparse
 
 import torch
@@ -153,15 +154,155 @@ def _refused_globals(f, start, error):
     return sorted(names) or re.findall(r'GLOBAL (\S+)', str(error))
 
 
-def safe_torch_load(f, map_location=None, source=None):
-    """``torch.load`` a checkpoint with ``weights_only=True``.
+class CheckpointFileError(RuntimeError):
+    """A checkpoint file that cannot be read as one: empty, truncated,
+    damaged (a zip record failing its CRC check), not a PyTorch file at
+    all, or one torch fails to load. The message names the file."""
 
-    Plain state dicts load as they are. A file the weights-only unpickler
-    rejects is loaded once more with mmengine's runner-checkpoint classes
-    allowed (see :func:`_runner_safe_globals`); if it still fails, it is
-    refused. Nothing in the file is ever run beyond what torch's
-    weights-only unpickler and those classes allow. Both torch's zip format
-    and its legacy format are accepted.
+
+# torch's zip format (since 1.6) and the magic number that the legacy
+# format pickles first (after the pickle protocol's few opening bytes).
+_ZIP_MAGIC = b'PK\x03\x04'
+_LEGACY_MAGIC = b'\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
+# How many non-finite tensors an error lists by name.
+_NAMED_AT_MOST = 10
+
+
+def _integrity_defect(f):
+    """Why the bytes of ``f`` are not a whole PyTorch checkpoint, if so.
+
+    For torch's zip format, the central directory is read and every record
+    is read through with its CRC-32 checked (``ZipFile.testzip``): torch's
+    own zip reader checks no CRC, so bytes zeroed or flipped inside a
+    weight would load as other weights. That is one read of the file. A
+    legacy (pre-1.6) file has no checksums; only its magic number is
+    checked.
+
+    Args:
+        f (str | os.PathLike | file-like): A path, or a seekable binary
+            file object (read from its current position, which is then
+            restored).
+
+    Returns:
+        str | None: None for a sound file, else a reason that reads after
+        "it is".
+    """
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, 'rb') as opened:
+            return _integrity_defect(opened)
+    start = f.tell()
+    try:
+        head = f.read(64)
+        if not head:
+            return 'empty (0 bytes)'
+        if head.startswith(_ZIP_MAGIC):
+            f.seek(start)
+            try:
+                with zipfile.ZipFile(f) as archive:
+                    names = archive.namelist()
+                    damaged = archive.testzip()
+            except zipfile.BadZipFile as error:
+                return (f'truncated or damaged: its zip directory cannot '
+                        f'be read ({error})')
+            except (zlib.error, EOFError, ValueError) as error:
+                return f'damaged: a zip record cannot be read ({error})'
+            if damaged is not None:
+                return (f'damaged: its record {damaged} fails its CRC '
+                        f'check (bytes changed since it was written)')
+            if not any(name.endswith('data.pkl') for name in names):
+                return 'a zip archive, but no PyTorch file (no data.pkl)'
+            return None
+        if _LEGACY_MAGIC in head:
+            return None
+        return ('not a PyTorch file (neither a zip archive nor torch\'s '
+                'legacy format)')
+    finally:
+        f.seek(start)
+
+
+def _model_state_dict(checkpoint):
+    """The model weights of a loaded checkpoint: ``state_dict`` (mmengine)
+    or ``model`` (the official training code) when a dict, else the
+    checkpoint itself (a plain state dict)."""
+    for key in ('state_dict', 'model'):
+        if isinstance(checkpoint.get(key), dict):
+            return checkpoint[key]
+    return checkpoint
+
+
+def check_checkpoint_content(checkpoint, source):
+    """Refuse a loaded checkpoint that is not a dict, or whose model
+    weights hold NaN or Inf.
+
+    What is checked: every floating-point (and complex) tensor of the
+    model's state dict, i.e. ``checkpoint['state_dict']`` of a runner
+    checkpoint, ``checkpoint['model']`` of an official one, or the
+    checkpoint itself when it is a plain dict of tensors: parameters and
+    buffers alike (a BN ``running_var`` too). What is not: the optimizer
+    state, the parameter schedulers, ``meta`` and the ``message_hub``,
+    which may hold non-finite values legitimately (a logged loss of inf).
+    A model evaluated with a NaN weight prints metrics of NaN outputs; a
+    run resumed from it trains NaN.
+
+    Args:
+        checkpoint (object): What the file held.
+        source (str): The file (or URL), named in errors.
+
+    Raises:
+        TypeError: If ``checkpoint`` is not a dict (a pickled list, a bare
+            tensor).
+        ValueError: If a tensor of the model's state dict holds NaN or Inf;
+            the message names the tensors (the first ten) with their
+            counts.
+    """
+    if not isinstance(checkpoint, dict):
+        raise TypeError(
+            f'checkpoint {source} holds a {type(checkpoint).__name__}, not '
+            f'a state dict (a dict of tensors, or a runner checkpoint with '
+            f'one under \'state_dict\')')
+    bad = []
+    for key, value in _model_state_dict(checkpoint).items():
+        if not isinstance(value, torch.Tensor) or not (
+                value.is_floating_point() or value.is_complex()):
+            continue
+        finite = torch.isfinite(value)
+        if bool(finite.all()):
+            continue
+        nan = int(torch.isnan(value).sum())
+        inf = value.numel() - int(finite.sum()) - nan
+        counts = ', '.join(f'{n} {kind}'
+                           for n, kind in ((nan, 'NaN'), (inf, 'Inf')) if n)
+        bad.append(f'{key} ({counts} of {value.numel()})')
+    if bad:
+        more = (f', and {len(bad) - _NAMED_AT_MOST} more'
+                if len(bad) > _NAMED_AT_MOST else '')
+        raise ValueError(
+            f'checkpoint {source} has non-finite values in '
+            f'{len(bad)} tensor(s) of its model state dict: '
+            f'{"; ".join(bad[:_NAMED_AT_MOST])}{more}. The weights are '
+            f'damaged (or the run that saved them diverged); a model '
+            f'with them computes NaN.')
+
+
+def safe_torch_load(f, map_location=None, source=None):
+    """``torch.load`` a checkpoint with ``weights_only=True``, after
+    checking its bytes, and check what it holds.
+
+    Before loading, the file is checked whole (see
+    :func:`_integrity_defect`): an empty, truncated, damaged (a zip record
+    failing its CRC check) or non-PyTorch file is refused, naming the file
+    and the defect. Then plain state dicts load as they are. A file the
+    weights-only unpickler rejects is loaded once more with mmengine's
+    runner-checkpoint classes allowed (see :func:`_runner_safe_globals`);
+    if it still fails, it is refused. Nothing in the file is ever run
+    beyond what torch's weights-only unpickler and those classes allow.
+    Both torch's zip format and its legacy format are accepted. Last, the
+    loaded checkpoint must be a dict whose model weights are finite (see
+    :func:`check_checkpoint_content`).
+
+    Every loader of sdt3_mm ends here (``tools/test.py``, ``--resume``,
+    ``load_from``, ``Pretrained`` init, the converter, the analysis and
+    deployment tools), so these checks are made once, here.
 
     Args:
         f (str | os.PathLike | file-like): Path of the file, or a binary
@@ -177,15 +318,30 @@ def safe_torch_load(f, map_location=None, source=None):
         object: The loaded checkpoint.
 
     Raises:
+        CheckpointFileError: If the file is empty, truncated, damaged, not
+            a PyTorch file, or torch fails to load it otherwise; the
+            message names the file and the cause.
         pickle.UnpicklingError: If the file needs globals beyond torch's
             defaults and those of a runner checkpoint; the message names
             the file (``source``) and the refused globals (or torch's
             reason, such as a refused ``getattr``).
+        TypeError, ValueError: See :func:`check_checkpoint_content`.
     """
     source = source or _describe_source(f)
+    defect = _integrity_defect(f)
+    if defect is not None:
+        raise CheckpointFileError(
+            f'could not read checkpoint {source}: it is {defect}')
+    checkpoint = _load_weights_only(f, map_location, source)
+    check_checkpoint_content(checkpoint, source)
+    return checkpoint
+
+
+def _load_weights_only(f, map_location, source):
+    """The two weights-only loads of :func:`safe_torch_load`."""
     start = None if isinstance(f, (str, os.PathLike)) else f.tell()
     try:
-        return torch.load(f, map_location=map_location, weights_only=True)
+        return _torch_load(f, map_location, source)
     except pickle.UnpicklingError:
         pass
     # torch names only the first global it refuses, so rather than allowing
@@ -194,7 +350,7 @@ def safe_torch_load(f, map_location=None, source=None):
         if start is not None:
             f.seek(start)
         try:
-            return torch.load(f, map_location=map_location, weights_only=True)
+            return _torch_load(f, map_location, source)
         except pickle.UnpicklingError as error:
             # still inside the block: the runner globals are not listed
             refused = _refused_globals(f, start, error)
@@ -206,6 +362,21 @@ def safe_torch_load(f, map_location=None, source=None):
         f'dict nor an mmengine runner checkpoint{needs} (torch: {reason}). '
         f'If you trust the file, load it with torch.load(..., '
         f'weights_only=False) and save its state dict.')
+
+
+def _torch_load(f, map_location, source):
+    """``torch.load(weights_only=True)``; what it raises for a file it
+    cannot read (an ``EOFError``, a ``KeyError`` of a stray byte, torch's
+    ``RuntimeError``) becomes a :class:`CheckpointFileError` naming the
+    file. A refusal of the unpickler (``UnpicklingError``) passes."""
+    try:
+        return torch.load(f, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise
+    except Exception as error:
+        raise CheckpointFileError(
+            f'could not read checkpoint {source}: torch.load failed with '
+            f'{type(error).__name__}: {error}') from error
 
 
 # ---------------------------------------------------------------------------

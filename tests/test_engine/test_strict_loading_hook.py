@@ -56,3 +56,19 @@ def test_missing_and_unknown_keys_are_named_and_patterns_allow_them():
     assert 'not in the model: extra' in str(error.value)
     StrictLoadingHook(['backbone.bias', 'extra']).after_load_checkpoint(
         runner, state)
+
+
+def test_what_mmengine_own_loader_read_is_checked_too():
+    """Without sdt3_mm's loaders (a config without the safe hook), the hook
+    still refuses a pickled list (before: AttributeError 'get' here) and
+    NaN weights, naming load_from."""
+    model = _Net()
+    runner = SimpleNamespace(
+        model=model, cfg=dict(load_from='work/epoch_3.pth'), work_dir='work')
+    with pytest.raises(TypeError, match='work/epoch_3.pth holds a list'):
+        StrictLoadingHook().after_load_checkpoint(runner, [1, 2])
+    state = _checkpoint(model)
+    state['state_dict']['head.bias'][1] = float('nan')
+    with pytest.raises(ValueError, match=r'work/epoch_3.pth has non-finite '
+                       r'.*head.bias \(1 NaN of 6\)'):
+        StrictLoadingHook().after_load_checkpoint(runner, state)

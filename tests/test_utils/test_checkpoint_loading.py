@@ -407,3 +407,100 @@ def test_getattr_beyond_history_buffer_is_refused(tmp_path, owner, name):
     torch.save({'x': SneakyGetattr(owner, name)}, path)
     with pytest.raises(pickle.UnpicklingError, match='refusing getattr'):
         safe_torch_load(path)
+
+
+# Damaged files: every load through safe_torch_load checks the bytes (zip
+# CRCs) and what they hold (a dict with finite model weights), and names the
+# file. Before, an empty file raised a bare EOFError, a garbage file
+# KeyError: 101, a pickled list loaded (and failed later with an
+# AttributeError), and zeroed bytes or NaN weights loaded silently.
+
+
+def _zero_inside_a_record(path, record_suffix, size=4096):
+    """Zero ``size`` bytes inside the data of the zip record whose name ends
+    with ``record_suffix`` (its header and the zip directory stay intact)."""
+    import zipfile
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist()
+                    if i.filename.endswith(record_suffix))
+    assert info.compress_type == zipfile.ZIP_STORED
+    assert info.file_size > size + 256
+    start = info.header_offset + 128  # past the local header, in the data
+    with open(path, 'r+b') as f:
+        f.seek(start)
+        f.write(bytes(size))
+
+
+def _damaged(tmp_path, kind):
+    path = str(tmp_path / f'{kind}.pth')
+    weights = {
+        'conv.weight': torch.randn(64, 64),
+        'bn.running_var': torch.ones(64)
+    }
+    if kind == 'empty':
+        open(path, 'wb').close()
+    elif kind == 'garbage':
+        with open(path, 'wb') as f:
+            f.write(b'e' * 1000)
+    elif kind == 'truncated':
+        torch.save({'state_dict': weights}, path)
+        with open(path, 'r+b') as f:
+            f.truncate(os.path.getsize(path) // 2)
+    elif kind == 'zeroed':
+        torch.save({'state_dict': weights}, path)
+        _zero_inside_a_record(path, 'data/0')
+    elif kind == 'list':
+        torch.save([weights], path)
+    elif kind == 'tensor':
+        torch.save(weights['conv.weight'], path)
+    elif kind == 'nan_weight':
+        weights['conv.weight'][3, 5] = float('nan')
+        torch.save({'state_dict': weights, 'meta': {}}, path)
+    elif kind == 'inf_running_var':
+        weights['bn.running_var'][0] = float('inf')
+        torch.save(weights, path)  # a plain state dict
+    return path
+
+
+@pytest.mark.parametrize('kind,error,message', [
+    ('empty', 'CheckpointFileError', r'it is empty \(0 bytes\)'),
+    ('garbage', 'CheckpointFileError', 'it is not a PyTorch file'),
+    ('truncated', 'CheckpointFileError', 'it is truncated or damaged'),
+    ('zeroed', 'CheckpointFileError',
+     r'record \S+/data/0 fails its CRC check'),
+    ('list', 'TypeError', 'holds a list, not a state dict'),
+    ('tensor', 'TypeError', 'holds a Tensor, not a state dict'),
+    ('nan_weight', 'ValueError',
+     r'non-finite values in 1 tensor\(s\) of its model state dict: '
+     r'conv.weight \(1 NaN of 4096\)'),
+    ('inf_running_var', 'ValueError', r'bn.running_var \(1 Inf of 64\)'),
+])
+def test_a_damaged_checkpoint_is_refused_naming_the_file(
+        tmp_path, kind, error, message):
+    from sdt3_mm.utils import CheckpointFileError
+    path = _damaged(tmp_path, kind)
+    expected = dict(
+        CheckpointFileError=CheckpointFileError,
+        TypeError=TypeError,
+        ValueError=ValueError)[error]
+    with pytest.raises(expected, match=message) as raised:
+        safe_torch_load(path)
+    assert path in str(raised.value)
+    # the same through mmengine's CheckpointLoader with ours switched on
+    with safe_checkpoint_loading(), pytest.raises(expected, match=message):
+        CheckpointLoader.load_checkpoint(path, map_location='cpu')
+
+
+def test_a_runner_checkpoint_may_log_non_finite_values(runner_checkpoint,
+                                                       tmp_path):
+    """Only the model's state dict is checked: a logged loss of inf in the
+    message hub, or an inf in the optimizer state, is no damage."""
+    path, _, _ = runner_checkpoint
+    checkpoint = torch.load(path, weights_only=False)  # the test's own file
+    checkpoint['message_hub']['runtime_info']['best_score'] = float('inf')
+    state = checkpoint['optimizer']['state']
+    state[next(iter(state))]['exp_avg_sq'].fill_(float('inf'))
+    saved = str(tmp_path / 'inf_logged.pth')
+    torch.save(checkpoint, saved)
+    loaded = safe_torch_load(saved)
+    assert loaded['message_hub']['runtime_info']['best_score'] == float('inf')

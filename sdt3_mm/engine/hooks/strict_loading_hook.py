@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from sdt3_mm.registry import HOOKS
+from sdt3_mm.utils.checkpoint_loading import check_checkpoint_content
 
 # mmengine's runner strips this prefix (DDP's) from checkpoint keys before
 # loading (``Runner.load_checkpoint``'s default ``revise_keys``).
@@ -58,6 +59,16 @@ def checkpoint_mismatches(model, checkpoint, allowed=()):
     return refused, tolerated
 
 
+def _loaded_source(runner):
+    """How to name the checkpoint the runner has just loaded."""
+    cfg = getattr(runner, 'cfg', None) or {}
+    if cfg.get('load_from'):
+        return str(cfg['load_from'])
+    # (resume=True without load_from: mmengine's latest checkpoint)
+    return (f'(the latest checkpoint in '
+            f'{getattr(runner, "work_dir", "the work dir")})')
+
+
 @HOOKS.register_module()
 class StrictLoadingHook(Hook):
     """Refuse a runner checkpoint whose state dict does not fit the model.
@@ -88,7 +99,16 @@ class StrictLoadingHook(Hook):
             state-dict keys that may be missing, unknown or of another
             shape. Defaults to none.
 
+    Before comparing, it checks what was loaded with
+    :func:`~sdt3_mm.utils.check_checkpoint_content` (as sdt3_mm's loaders
+    do), so that a checkpoint read by mmengine's own loader is refused as
+    well when it is not a dict or its model weights hold NaN or Inf.
+
     Raises:
+        TypeError: In ``after_load_checkpoint``, if the checkpoint is not a
+            dict (the file, ``load_from``, is named).
+        ValueError: In ``after_load_checkpoint``, if a tensor of the
+            model's state dict holds NaN or Inf (named, with the file).
         RuntimeError: In ``after_load_checkpoint``, when a key outside
             ``allowed_mismatches`` differs.
     """
@@ -102,6 +122,11 @@ class StrictLoadingHook(Hook):
         self.allowed_mismatches = list(allowed_mismatches)
 
     def after_load_checkpoint(self, runner, checkpoint):
+        # With sdt3_mm's loaders the file was checked when it was read
+        # (safe_torch_load); mmengine's own loaders check nothing, and a
+        # pickled list or NaN weights would otherwise load (or fail with
+        # an AttributeError here).
+        check_checkpoint_content(checkpoint, _loaded_source(runner))
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         # A test-time-augmentation model loads the checkpoint into the

@@ -5,7 +5,8 @@ import re
 
 from mmengine.logging import MMLogger
 
-from sdt3_mm.utils.checkpoint_loading import safe_checkpoint_loader
+from sdt3_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                              safe_checkpoint_loader)
 from .official_checkpoint import (convert_official_state_dict,
                                   is_official_state_dict, summarize_keys)
 
@@ -30,10 +31,12 @@ def read_state_dict(checkpoint):
         FileNotFoundError: If a local file does not exist.
         pickle.UnpicklingError: If the file needs globals a weights-only
             load refuses (named, with the file).
-        RuntimeError: If the file cannot be read (truncated, not a PyTorch
-            file, download failed), or another plugin's loader is
-            registered for its scheme.
+        CheckpointFileError: If the file cannot be read (empty,
+            truncated, damaged, not a PyTorch file); a RuntimeError.
+        RuntimeError: If the download failed, or another plugin's loader
+            is registered for its scheme.
         TypeError: If it holds something other than a dict.
+        ValueError: If its weights hold NaN or Inf (named).
     """
     is_remote = re.match(r'^[a-z][a-z0-9+.-]*://', checkpoint) is not None
     if not is_remote and not osp.isfile(osp.expanduser(checkpoint)):
@@ -41,17 +44,16 @@ def read_state_dict(checkpoint):
     load = safe_checkpoint_loader(checkpoint)
     try:
         loaded = load(checkpoint, map_location='cpu')
-    except (FileNotFoundError, pickle.UnpicklingError):
-        # Both name the file already; an UnpicklingError is a refusal,
-        # not a damaged file.
+    except (FileNotFoundError, pickle.UnpicklingError, CheckpointFileError,
+            TypeError, ValueError):
+        # All name the file already: a missing file, a refusal, a damaged
+        # file, and what safe_torch_load's content check refuses (not a
+        # dict, NaN or Inf in the weights).
         raise
-    except Exception as error:
+    except Exception as error:  # a failed download, say
         raise RuntimeError(
-            f'could not read checkpoint {checkpoint} (truncated or not a '
-            f'PyTorch file?): {type(error).__name__}: {error}') from error
-    if not isinstance(loaded, dict):
-        raise TypeError(f'checkpoint {checkpoint} holds a '
-                        f'{type(loaded).__name__}, not a state dict')
+            f'could not read checkpoint {checkpoint}: '
+            f'{type(error).__name__}: {error}') from error
     for key in ('state_dict', 'model'):
         if isinstance(loaded.get(key), dict):
             return loaded[key]
