@@ -23,10 +23,12 @@ switched on, with :func:`safe_checkpoint_loading` (a context manager),
 :func:`enable_safe_checkpoint_loading` or, in a config,
 ``custom_hooks = [dict(type='sdt3_mm.SafeCheckpointLoadingHook')]``, every
 one of those schemes has a loader of ours that resolves the name as
-mmengine does, downloads remote files into torch hub's cache
-(``torch.hub.get_dir()/checkpoints``, where mmengine puts them too) or
-reads the bytes through mmengine's file backends, and then unpickles with
-:func:`safe_torch_load`. Switching off puts back exactly the loaders that
+mmengine does, downloads remote files (into a private folder; a file
+enters torch hub's cache, ``torch.hub.get_dir()/checkpoints``, where
+mmengine's own loader would find and fully unpickle it, only once it has
+loaded weights-only) or reads the bytes through mmengine's file backends,
+and then unpickles with :func:`safe_torch_load`, which also checks the
+file (zip CRCs) and the weights (finite). Switching off puts back exactly the loaders that
 were in place. sdt3_mm's own code (``read_state_dict`` of ``Pretrained``
 init of an ESpikeFormer) always loads through :func:`safe_checkpoint_loader`,
 switched on or not.
@@ -407,28 +409,6 @@ def load_from_local_safely(filename, map_location=None):
     return safe_torch_load(filename, map_location=map_location)
 
 
-def _download_to_hub_cache(url, model_dir, progress, check_hash):
-    """Download ``url`` as ``torch.hub.load_state_dict_from_url`` does,
-    without loading it: into ``model_dir`` (default
-    ``torch.hub.get_dir()/checkpoints``) under the URL's file name, unless
-    it is there already."""
-    if model_dir is None:
-        model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
-    os.makedirs(model_dir, exist_ok=True)
-    cached_file = osp.join(model_dir, osp.basename(urlparse(url).path))
-    if not osp.exists(cached_file):
-        print_log(f'Downloading: "{url}" to {cached_file}', logger='current')
-        hash_prefix = None
-        if check_hash:
-            match = torch.hub.HASH_REGEX.search(osp.basename(cached_file))
-            hash_prefix = match[1] if match else None
-        # Writes to a temporary file and moves it into place when done: a
-        # failed download leaves no partial file in the cache.
-        torch.hub.download_url_to_file(
-            url, cached_file, hash_prefix, progress=progress)
-    return cached_file
-
-
 def _load_downloaded(cached_file, map_location, source):
     # torch hub still accepts a pre-1.6 file zipped by hand (a zip holding
     # one file; torch's own zip format holds several): read it from there.
@@ -443,6 +423,63 @@ def _load_downloaded(cached_file, map_location, source):
         cached_file, map_location=map_location, source=source)
 
 
+def _hub_cached_file(url, model_dir):
+    """Where torch hub (and mmengine, through it) caches ``url``:
+    ``model_dir`` (default ``torch.hub.get_dir()/checkpoints``) joined with
+    the URL's file name."""
+    if model_dir is None:
+        model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    return osp.join(model_dir, osp.basename(urlparse(url).path))
+
+
+def _fetch_verified(url, model_dir, progress, check_hash, map_location):
+    """Load ``url`` through torch hub's cache, letting only a verified file
+    into it.
+
+    torch hub's cache is shared: mmengine's own ``load_from_http`` (and
+    ``torch.hub.load_state_dict_from_url``) loads any file found there
+    under the URL's file name, whatever host the URL names and without the
+    network, with ``weights_only=False``. A file is therefore downloaded
+    into a private folder (``mkdtemp``, mode 0700, inside the cache folder
+    so that the final move is a rename), loaded there with
+    :func:`safe_torch_load`, and moved to its cache name only once it has
+    loaded; a refused or damaged download is deleted with its folder. A
+    file already in the cache is not trusted either: it is loaded the same
+    way before use (and, when refused, left where it is: sdt3_mm did not
+    put it there).
+
+    Returns:
+        tuple[object, str]: The checkpoint and the cached file.
+    """
+    cached_file = _hub_cached_file(url, model_dir)
+    if osp.exists(cached_file):
+        return _load_downloaded(
+            cached_file, map_location,
+            f'{url} (found in torch hub\'s cache as {cached_file}, put '
+            f'there earlier, by a load that did not check it?)'), cached_file
+    model_dir = osp.dirname(cached_file)
+    os.makedirs(model_dir, exist_ok=True)
+    hash_prefix = None
+    if check_hash:
+        match = torch.hub.HASH_REGEX.search(osp.basename(cached_file))
+        hash_prefix = match[1] if match else None
+    with tempfile.TemporaryDirectory(
+            prefix='.sdt3_mm-unverified-', dir=model_dir) as private:
+        downloaded = osp.join(private, osp.basename(cached_file))
+        print_log(
+            f'Downloading: "{url}" to {cached_file} (once it has loaded '
+            f'weights-only)',
+            logger='current')
+        torch.hub.download_url_to_file(
+            url, downloaded, hash_prefix, progress=progress)
+        checkpoint = _load_downloaded(
+            downloaded, map_location,
+            f'{url} (downloaded, deleted again and not put into torch '
+            f'hub\'s cache {model_dir})')
+        os.replace(downloaded, cached_file)
+    return checkpoint, cached_file
+
+
 def load_from_http_safely(filename,
                           map_location=None,
                           model_dir=None,
@@ -452,9 +489,13 @@ def load_from_http_safely(filename,
     with :func:`safe_torch_load` (schemes ``http://``, ``https://``).
 
     The file goes into torch hub's cache as with
-    ``torch.hub.load_state_dict_from_url``; a file already there is not
-    downloaded again. In distributed runs rank 0 downloads while the other
-    ranks wait, then every rank loads the cached file.
+    ``torch.hub.load_state_dict_from_url``, but only once it has loaded
+    weights-only; a refused or damaged download is deleted, and a file
+    already in the cache is loaded (checked) the same way. So nothing this
+    loader refuses is left where mmengine's own loader, which unpickles
+    fully, would find it (see :func:`_fetch_verified`). In distributed runs
+    rank 0 downloads while the other ranks wait, then every rank loads the
+    cached file.
 
     Args:
         filename (str): URL.
@@ -470,20 +511,20 @@ def load_from_http_safely(filename,
         object: The loaded checkpoint.
 
     Raises:
-        pickle.UnpicklingError: See :func:`safe_torch_load`; the message
-            names the URL and the cached file.
+        pickle.UnpicklingError, CheckpointFileError, TypeError,
+            ValueError: See :func:`safe_torch_load`; the message names the
+            URL and says whether the file was in the cache or is deleted.
     """
     rank, world_size = get_dist_info()
     if rank == 0:
-        cached_file = _download_to_hub_cache(filename, model_dir, progress,
-                                             check_hash)
+        checkpoint, _ = _fetch_verified(filename, model_dir, progress,
+                                        check_hash, map_location)
     if world_size > 1:
         torch.distributed.barrier()
         if rank > 0:
-            cached_file = _download_to_hub_cache(filename, model_dir, progress,
-                                                 check_hash)
-    return _load_downloaded(cached_file, map_location,
-                            f'{filename} (cached as {cached_file})')
+            checkpoint, _ = _fetch_verified(filename, model_dir, progress,
+                                            check_hash, map_location)
+    return checkpoint
 
 
 def load_from_torchvision_safely(filename, map_location=None):

@@ -4,6 +4,7 @@ would run code is refused, naming the refused global and the source, and
 the code never runs."""
 import functools
 import json
+import os
 import os.path as osp
 import pickle
 import shutil
@@ -140,8 +141,8 @@ def test_pretrained_url_runs_no_code(site, where):
             model.init_weights()
     _refused(error, url)
     assert not osp.exists(site.marker)
-    # downloaded into the hub cache, as torch hub does
-    assert osp.isfile(osp.join(site.cache, 'evil.pth'))
+    # refused, so not left in the hub cache (nor its private temp folder)
+    assert os.listdir(site.cache) == []
 
 
 def test_backbone_url_is_safe_without_switching_on(site):
@@ -274,3 +275,52 @@ def test_every_scheme_refuses_code(site, tmp_path, monkeypatch, scheme):
             CheckpointLoader.load_checkpoint(name, map_location='cpu')
     _refused(error, source)
     assert not osp.exists(site.marker)
+
+
+def test_a_refused_download_leaves_nothing_a_plain_load_runs(site):
+    """The cache poisoning of issue #26: a file refused under
+    safe_checkpoint_loading() used to stay in torch hub's cache under its
+    file name, and mmengine's own load_from_http of any URL with that name
+    (another host, no network) then unpickled it fully from there."""
+    from mmengine.runner.checkpoint import load_from_http
+    with safe_checkpoint_loading():
+        with pytest.raises(pickle.UnpicklingError) as error:
+            CheckpointLoader.load_checkpoint(f'{site.url}/evil.pth')
+    # mmengine's plain loader, ours switched off, for the same file name on
+    # a host that serves nothing (port 1 of the loopback: refused); before,
+    # it found the file in the cache and ran its code
+    try:
+        load_from_http('http://127.0.0.1:1/models/evil.pth')
+    except OSError:  # URLError: nothing to download, nothing cached
+        pass
+    assert not osp.exists(site.marker)
+    assert not osp.exists(osp.join(site.cache, 'evil.pth'))
+    assert 'deleted again and not put into torch hub' in str(error.value)
+
+
+def test_a_file_already_in_the_cache_is_checked_before_use(site):
+    """A file put into the cache by a load that did not check it is not
+    trusted: refused, naming the cached file, and its code never runs."""
+    os.makedirs(site.cache)
+    cached = osp.join(site.cache, 'evil.pth')
+    shutil.copy(str(site.served / 'evil.pth'), cached)
+    url = 'http://127.0.0.1:1/models/evil.pth'  # nothing is downloaded
+    with safe_checkpoint_loading():
+        with pytest.raises(pickle.UnpicklingError) as error:
+            CheckpointLoader.load_checkpoint(url)
+    _refused(error, url)
+    assert f"found in torch hub's cache as {cached}" in str(error.value)
+    assert not osp.exists(site.marker)
+
+
+def test_a_damaged_download_is_not_cached(site):
+    """A download that is not a whole checkpoint is refused (naming the
+    URL) and deleted, so that neither loader finds it later."""
+    with open(str(site.served / 'half.pth'), 'wb') as f:
+        f.write((site.served / 'evil.pth').read_bytes()[:300])
+    from sdt3_mm.utils import CheckpointFileError
+    with safe_checkpoint_loading():
+        with pytest.raises(CheckpointFileError, match='truncated') as error:
+            CheckpointLoader.load_checkpoint(f'{site.url}/half.pth')
+    assert f'{site.url}/half.pth' in str(error.value)
+    assert os.listdir(site.cache) == []
