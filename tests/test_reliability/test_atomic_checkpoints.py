@@ -505,3 +505,47 @@ def test_resume_without_a_usable_last_checkpoint(tmp_path):
     assert _meta(osp.join(work, 'epoch_3.pth'))['iter'] == 3
     # The truncated file was replaced by the rerun's complete epoch 2.
     assert _meta(second)['iter'] == 2
+
+
+# ---------------------------------------------------------------------------
+# SafeCheckpointLoadingHook puts mmengine's loaders back when a run fails
+# ---------------------------------------------------------------------------
+class _FailTrainStep(Hook):
+    """A train step raising (as a data error or a NaN check would)."""
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        raise _Interrupted
+
+
+def test_safe_loading_hook_restores_the_loaders_when_the_run_fails(tmp_path):
+    """mmengine 0.10.7 calls no hook when a run raises, and the hook used to
+    restore in after_run only: a failed run left all of mmengine's loaders
+    replaced. Now they are back once the runner has loaded."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from sdt3_mm.engine import SafeCheckpointLoadingHook, StrictLoadingHook
+    before = dict(CheckpointLoader._schemes)
+    _toy_runner(tmp_path / 'first', CheckpointHook(interval=1), 1).train()
+    checkpoint = str(tmp_path / 'first' / 'epoch_1.pth')
+    bad_shape = str(tmp_path / 'bad_shape.pth')
+    saved = safe_torch_load(checkpoint)
+    saved['state_dict']['linear.weight'] = torch.zeros(3, 2)
+    torch.save(saved, bad_shape)
+    # a fresh run and a resumed one whose train step raises; a resume that
+    # StrictLoadingHook refuses (after the checkpoint is read)
+    for name, resume_from, error in [('fresh', None, _Interrupted),
+                                     ('resumed', checkpoint, _Interrupted),
+                                     ('refused', bad_shape, RuntimeError)]:
+        runner = _toy_runner(
+            tmp_path / name,
+            CheckpointHook(interval=1),
+            3,
+            hooks=[
+                SafeCheckpointLoadingHook(),
+                StrictLoadingHook(),
+                _FailTrainStep()
+            ],
+            resume_from=resume_from)
+        with pytest.raises(error):
+            runner.train()
+        assert dict(CheckpointLoader._schemes) == before, name
