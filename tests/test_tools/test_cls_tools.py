@@ -1,6 +1,7 @@
 """tools/train.py and tools/test.py, and MMPretrain's own train.py, on the
 demo classification config with a small generated set."""
 import json
+import re
 import os.path as osp
 import subprocess
 import sys
@@ -266,3 +267,53 @@ def test_amp_dtype_without_amp_is_refused(tmp_path):
                             cwd=ROOT)
     assert result.returncode != 0
     assert '--amp-dtype is given without --amp' in result.stderr
+
+
+def _damaged_checkpoint(folder, damage):
+    """A checkpoint of the demo classifier with ``damage`` done to it."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    path = osp.join(folder, f'{damage}.pth')
+    if damage == 'empty':
+        open(path, 'wb').close()
+        return path, r'it is empty \(0 bytes\)'
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(Config.fromfile(CONFIG).model)
+    state = model.state_dict()
+    key = 'backbone.stages.0.0.conv1.conv.weight'
+    if damage == 'nan_backbone':
+        state[key].view(-1)[7] = float('nan')
+        expected = f'{key} \\(1 NaN of '
+    elif damage == 'inf_running_var':
+        key = next(k for k in state if k.endswith('running_var'))
+        state[key][0] = float('inf')
+        expected = f'{key} \\(1 Inf of '
+    torch.save({'state_dict': state, 'meta': {}}, path)
+    if damage == 'zeroed':
+        import zipfile
+        with zipfile.ZipFile(path) as archive:
+            record = max(archive.infolist(), key=lambda i: i.file_size)
+        with open(path, 'r+b') as f:  # 4 KiB inside the largest record
+            f.seek(record.header_offset + record.file_size // 2)
+            f.write(bytes(4096))
+        expected = f'record {record.filename} fails its CRC check'
+    return path, expected
+
+
+@pytest.mark.parametrize(
+    'damage', ['nan_backbone', 'inf_running_var', 'zeroed', 'empty'])
+def test_test_tool_refuses_a_damaged_checkpoint(tmp_path, damage):
+    """Before: NaN or Inf weights evaluated with rc 0 ('accuracy/top1: 0.0,
+    spike/firing_rate: nan'), 4 KiB zeroed inside a record loaded as other
+    weights, an empty file raised a bare EOFError."""
+    path, expected = _damaged_checkpoint(str(tmp_path), damage)
+    result = _run([
+        osp.join(ROOT, 'tools/test.py'), CONFIG, path, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options'
+    ] + _small_set(str(tmp_path / 'shapes')))
+    assert result.returncode != 0
+    assert 'accuracy/top1' not in result.stdout
+    message = result.stderr.strip().splitlines()[-1]
+    assert path in message, message
+    assert re.search(expected, message), message
