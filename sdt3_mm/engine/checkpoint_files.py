@@ -13,15 +13,19 @@ Files being written are named ``.<name>.partial.tmp`` (see
 :func:`find_resumable_checkpoint` nor any ``*.pth`` glob mistakes them for
 checkpoints.
 """
+import errno
 import os
 import os.path as osp
 import re
+import shutil
 import zipfile
 
+import torch
 from mmengine.logging import print_log
 
 __all__ = [
-    'checkpoint_defect', 'find_resumable_checkpoint', 'is_complete_checkpoint'
+    'checkpoint_defect', 'find_resumable_checkpoint',
+    'is_complete_checkpoint', 'tensor_bytes'
 ]
 
 # mmengine CheckpointHook's default names; other ``filename_tmpl`` names are
@@ -123,6 +127,60 @@ def write_text_atomic(path, text):
     with open(tmp, 'w') as f:
         f.write(text)
     replace_durably(tmp, path)
+
+
+def tensor_bytes(obj):
+    """Bytes of the tensors in ``obj`` (nested dicts, lists and tuples),
+    each storage counted once.
+
+    That is what ``torch.save`` writes for them; the file holds a little
+    more (the pickle, the zip headers, the message hub: about 2 % for the
+    demo classifier's runner checkpoint, 31.0 MB of tensors in a 31.6 MB
+    file), so this is a lower bound of a checkpoint's size.
+
+    Args:
+        obj (object): A state dict, an optimizer's, or a list of them.
+
+    Returns:
+        int: The bytes.
+    """
+    seen = set()
+
+    def walk(item):
+        if isinstance(item, torch.Tensor):
+            storage = item.untyped_storage()
+            key = (storage.data_ptr(), storage.nbytes())
+            if key in seen:
+                return 0
+            seen.add(key)
+            return storage.nbytes()
+        if isinstance(item, dict):
+            return sum(walk(value) for value in item.values())
+        if isinstance(item, (list, tuple)):
+            return sum(walk(value) for value in item)
+        return 0
+
+    return walk(obj)
+
+
+def free_bytes(folder):
+    """Bytes free for this user on the file system of ``folder``."""
+    return shutil.disk_usage(folder).free
+
+
+def format_bytes(size):
+    """``size`` in bytes, kB, MB or GB, as ``df -H`` counts (powers of
+    1000)."""
+    for unit, scale in (('GB', 1e9), ('MB', 1e6), ('kB', 1e3)):
+        if size >= scale:
+            return f'{size / scale:.{2 if unit == "GB" else 1}f} {unit}'
+    return f'{size} bytes'
+
+
+def is_no_space_error(error):
+    """Whether ``error`` says the disk (or the user's quota) is full."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC,
+                                                          errno.EDQUOT)
 
 
 def checkpoint_defect(path):

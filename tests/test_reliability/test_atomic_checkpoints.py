@@ -2,6 +2,7 @@
 (``sdt3_mm.AtomicCheckpointHook``), and ``tools/train.py --resume`` without
 a path finds the newest complete checkpoint whatever state
 ``last_checkpoint`` is in (``sdt3_mm.engine.find_resumable_checkpoint``)."""
+import glob
 import importlib.util
 import os
 import os.path as osp
@@ -549,3 +550,62 @@ def test_safe_loading_hook_restores_the_loaders_when_the_run_fails(tmp_path):
         with pytest.raises(error):
             runner.train()
         assert dict(CheckpointLoader._schemes) == before, name
+
+
+# ---------------------------------------------------------------------------
+# A full disk: the error names the checkpoint and what a save needs
+# ---------------------------------------------------------------------------
+@pytest.mark.skipif(not osp.exists('/dev/full'), reason='needs /dev/full')
+def test_a_full_disk_names_the_checkpoint(tmp_path):
+    """Before: mmengine's bare '[Errno 28] No space left on device'."""
+    import errno
+    runner = _toy_runner(tmp_path,
+                         AtomicCheckpointHook(interval=1, max_keep_ckpts=1),
+                         2)
+    # The temp file of epoch_2 is /dev/full, where every write fails with
+    # ENOSPC: the disk is full at the second save.
+    os.symlink('/dev/full', temp_path(str(tmp_path / 'epoch_2.pth')))
+    with pytest.raises(OSError) as error:
+        runner.train()
+    assert error.value.errno == errno.ENOSPC
+    message = str(error.value)
+    assert f'no space left to write checkpoint {tmp_path}/epoch_2.pth' \
+        in message
+    assert 'max_keep_ckpts=1 an old checkpoint is removed only after the ' \
+        'new one is complete, so the run needs 2 checkpoints' in message
+    assert _checkpoints(tmp_path) == ['epoch_1.pth']
+    assert is_complete_checkpoint(str(tmp_path / 'epoch_1.pth'))
+
+
+@pytest.mark.parametrize('free', ['one checkpoint', 'less'])
+def test_free_space_is_checked_before_the_first_save(tmp_path, monkeypatch,
+                                                     free):
+    """The toy model with SGD saves 3 float32 weights (12 bytes of
+    tensors): room for one checkpoint but not for the two an atomic save
+    with max_keep_ckpts=1 holds is warned about before the first save;
+    less than one is refused before anything is written."""
+    import errno
+
+    from sdt3_mm.engine import checkpoint_files
+    monkeypatch.setattr(checkpoint_files, 'free_bytes',
+                        lambda folder: 20 if free == 'one checkpoint' else 5)
+    runner = _toy_runner(tmp_path,
+                         AtomicCheckpointHook(interval=1, max_keep_ckpts=1),
+                         1)
+    if free == 'less':
+        with pytest.raises(OSError) as error:
+            runner.train()
+        assert error.value.errno == errno.ENOSPC
+        assert (f'not enough space to write checkpoint {tmp_path}/'
+                f'epoch_1.pth: 5 bytes free in {tmp_path}, and a save '
+                f'needs room for the new checkpoint (about 12 bytes)'
+                ) in str(error.value)
+        assert _checkpoints(tmp_path) == [] and _temp_files(tmp_path) == []
+        return
+    runner.train()
+    log = ''.join(
+        open(path).read()
+        for path in glob.glob(str(tmp_path / '*' / '*.log')))
+    assert (f'20 bytes free in {tmp_path}, but the run will need about '
+            f'24 bytes there') in log, log
+    assert _checkpoints(tmp_path) == ['epoch_1.pth']

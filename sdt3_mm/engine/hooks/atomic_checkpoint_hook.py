@@ -1,15 +1,19 @@
 """mmengine's CheckpointHook, with writes that a kill cannot lose."""
+import errno
 import os
 import os.path as osp
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from sdt3_mm.registry import HOOKS
-from ..checkpoint_files import (remove_temp_files, replace_durably, temp_path,
-                                write_text_atomic)
+from .. import checkpoint_files
+from ..checkpoint_files import (format_bytes, is_no_space_error,
+                                remove_temp_files, replace_durably,
+                                temp_path, write_text_atomic)
 
 
 @HOOKS.register_module()
@@ -47,6 +51,22 @@ class AtomicCheckpointHook(CheckpointHook):
     - Temp files left by a killed run are removed in ``before_train``; a
       save that raises removes its own.
 
+    What it needs on disk: since an old checkpoint is removed only once its
+    successor is complete, a run keeping ``max_keep_ckpts=k`` checkpoints
+    holds ``k + 1`` of them during each save (two with
+    ``max_keep_ckpts=1``), and with ``save_best`` two best checkpoints
+    (model only) while one replaces the other. Before the first save the
+    hook estimates a checkpoint's size from the tensors of the model's and
+    the optimizer's state (:func:`~sdt3_mm.engine.tensor_bytes`, a lower
+    bound: the demo classifier's 31.0 MB of tensors make a 31.6 MB file)
+    and, if the free space of ``out_dir`` is short of that, logs a warning
+    naming the folder, what is free and what the run will need. Before
+    every save, a checkpoint that cannot fit in what is free is refused
+    with ``OSError(ENOSPC)`` before anything is written, and a save that
+    fails for lack of space (``ENOSPC`` or ``EDQUOT``) raises
+    ``OSError(ENOSPC)`` naming the file, what is free and what a save
+    needs; the checkpoints already there are untouched.
+
     For a remote ``out_dir`` (a storage backend through ``backend_args``,
     ``file_client_args`` or a URL) nothing is atomic here: each checkpoint
     is written under its final name by the backend first, and the old ones
@@ -69,6 +89,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def before_train(self, runner):
         super().before_train(runner)
+        self._space_checked = False
         # mmengine's own backends for local paths; anything else is remote.
         backend = getattr(self.file_backend, 'client', self.file_backend)
         # Runner.save_checkpoint writes one file, from the main process;
@@ -215,6 +236,9 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         path = osp.join(self.out_dir, filename)
         tmp = temp_path(path)
+        size = None
+        if is_main_process():
+            size = self._check_space(runner, path, kwargs['save_optimizer'])
         try:
             runner.save_checkpoint(
                 self.out_dir,
@@ -222,12 +246,97 @@ class AtomicCheckpointHook(CheckpointHook):
                 self.file_client_args,
                 backend_args=self.backend_args,
                 **kwargs)
-        except BaseException:
+            if is_main_process():
+                replace_durably(tmp, path)
+        except BaseException as error:
             if is_main_process() and osp.isfile(tmp):
                 os.remove(tmp)
+            if is_no_space_error(error):
+                raise OSError(
+                    errno.ENOSPC,
+                    f'no space left to write checkpoint {path} (through '
+                    f'{tmp}, now removed): ' + self._space_needs(size) +
+                    f'. The checkpoints already in {self.out_dir} are '
+                    f'untouched; free some space and resume.') from error
             raise
-        if is_main_process():
-            replace_durably(tmp, path)
+
+    def _checkpoint_size(self, runner, save_optimizer):
+        """A lower bound of the size of the checkpoint to save: the bytes
+        of the model's state dict and, when saved, the optimizer's."""
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        states = [model.state_dict()]
+        if save_optimizer and getattr(runner, 'optim_wrapper', None):
+            states.append(runner.optim_wrapper.state_dict())
+        return checkpoint_files.tensor_bytes(states)
+
+    def _space_needs(self, size):
+        """What a save needs, in words (``size``: the checkpoint's
+        estimated bytes, or None)."""
+        about = f'about {format_bytes(size)}' if size else 'its size'
+        if self.max_keep_ckpts > 0:
+            return (f'a save needs room for the new checkpoint ({about}) '
+                    f'beside the {self.max_keep_ckpts} kept one(s): with '
+                    f'max_keep_ckpts={self.max_keep_ckpts} an old '
+                    f'checkpoint is removed only after the new one is '
+                    f'complete, so the run needs '
+                    f'{self.max_keep_ckpts + 1} checkpoints\' room')
+        return (f'a save needs room for the new checkpoint ({about}); this '
+                f'run keeps every checkpoint (max_keep_ckpts='
+                f'{self.max_keep_ckpts})')
+
+    def _check_space(self, runner, path, save_optimizer):
+        """Refuse a save that cannot fit in the free space of ``out_dir``;
+        before the first save, warn when the run as configured will not
+        fit (see the class docstring).
+
+        Returns:
+            int: The checkpoint's estimated size.
+
+        Raises:
+            OSError: ``ENOSPC``, naming ``path``, when the free space is
+                less than the checkpoint's estimated size.
+        """
+        size = self._checkpoint_size(runner, save_optimizer)
+        free = checkpoint_files.free_bytes(self.out_dir)
+        if free < size:
+            raise OSError(
+                errno.ENOSPC,
+                f'not enough space to write checkpoint {path}: '
+                f'{format_bytes(free)} free in {self.out_dir}, and '
+                + self._space_needs(size) + '. Nothing was written; the '
+                f'checkpoints already there are untouched.')
+        if self._space_checked:
+            return size
+        self._space_checked = True
+        if not save_optimizer:
+            return size  # a best checkpoint first; judged by a periodic one
+        if self.max_keep_ckpts > 0:
+            # The checkpoints a resumed run keeps take their room already.
+            on_disk = runner.message_hub.get_info('keep_ckpt_ids') or []
+            kept = [
+                osp.join(self.out_dir, self.filename_tmpl.format(step))
+                for step in on_disk
+            ]
+            kept = [k for k in kept if k != path and osp.isfile(k)]
+            needed = size * (self.max_keep_ckpts + 1) - sum(
+                osp.getsize(k) for k in kept[-self.max_keep_ckpts:])
+        else:
+            needed = size
+        best = ''
+        if self.save_best:
+            model_only = self._checkpoint_size(runner, False)
+            needed += 2 * model_only
+            best = (f', plus two best checkpoints (about '
+                    f'{format_bytes(model_only)} each) while one replaces '
+                    f'the other')
+        if free < needed:
+            runner.logger.warning(
+                f'{format_bytes(free)} free in {self.out_dir}, but the run '
+                f'will need about {format_bytes(needed)} there: '
+                + self._space_needs(size) + best + '. A save that does not '
+                'fit will stop the run with an error naming the file.')
+        return size
 
     def _remove(self, path):
         """Remove the checkpoint ``path`` (a file, or a DeepSpeed folder) if
