@@ -12,6 +12,7 @@ from mmengine.runner import Runner, load_checkpoint
 from sdt3_mm.models.utils import load_pretrained_backbone
 from sdt3_mm.registry import MODELS as SDT3_MODELS
 from sdt3_mm.registry import build_in_scope
+from sdt3_mm.utils.checkpoint_loading import safe_checkpoint_loading
 
 #: The backbone a preset name builds, by its registered name.
 PRESET_BACKBONE = 'ESpikeFormer'
@@ -24,7 +25,9 @@ def build_analysis_model(target, checkpoint=None, cfg_options=None):
         target (str): A config file (any OpenMMLab model made of our
             modules) or an :class:`ESpikeFormer` preset name (all taps
             returned).
-        checkpoint (str, optional): Weights to load; every key must match.
+        checkpoint (str, optional): Weights to load, weights-only and
+            checked as :func:`~sdt3_mm.utils.safe_torch_load` does; every
+            key must match.
         cfg_options (dict, optional): Overrides merged into the config.
 
     Returns:
@@ -45,7 +48,11 @@ def build_analysis_model(target, checkpoint=None, cfg_options=None):
             model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
         model = MODELS.build(model_cfg)
         if checkpoint is not None:
-            load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+            # Weights-only, and checked (CRCs, finite weights), whoever
+            # calls this: sdt3_mm's loaders for the length of the load.
+            with safe_checkpoint_loading():
+                load_checkpoint(
+                    model, checkpoint, map_location='cpu', strict=True)
         return model.eval(), cfg
     presets = SDT3_MODELS.get(PRESET_BACKBONE).arch_zoo
     if target.lower() not in presets:
