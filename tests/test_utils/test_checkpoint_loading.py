@@ -504,3 +504,60 @@ def test_a_runner_checkpoint_may_log_non_finite_values(runner_checkpoint,
     torch.save(checkpoint, saved)
     loaded = safe_torch_load(saved)
     assert loaded['message_hub']['runtime_info']['best_score'] == float('inf')
+
+
+def _load_through(entry, path, tmp_path):
+    """Load ``path`` as the entry point ``entry`` of sdt3_mm does."""
+    from mmengine.config import Config
+    demo = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')
+    if entry == 'pretrained':  # init_cfg=dict(type='Pretrained')
+        from sdt3_mm.models import ESpikeFormer
+        ESpikeFormer(
+            arch='t', init_cfg=dict(type='Pretrained',
+                                    checkpoint=path)).init_weights()
+    elif entry == 'converter':  # tools/model_converters/sdt3_official_to_mm
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            'sdt3_official_to_mm',
+            osp.join(ROOT, 'tools/model_converters/sdt3_official_to_mm.py'))
+        converter = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(converter)
+        converter.convert(path, str(tmp_path / 'converted.pth'))
+    elif entry == 'analysis':  # the analysis tools
+        from sdt3_mm.analysis.model_inputs import build_analysis_model
+        build_analysis_model(demo, path)
+    elif entry == 'deployment':  # pytorch2onnx, benchmark_onnx
+        from sdt3_mm.deployment.onnx_export import build_model
+        build_model(Config.fromfile(demo), path)
+    elif entry == 'resume':  # tools/train.py --resume PATH
+        from mmengine.runner import Runner
+        data = _image_folder(str(tmp_path / 'data'))
+        runner = Runner.from_cfg(
+            _runner_cfg(
+                str(tmp_path / 'work'),
+                data,
+                2,
+                load_from=path,
+                resume=True,
+                custom_hooks=[SAFE_HOOK]))
+        runner.train()
+
+
+@pytest.mark.parametrize('entry', [
+    'pretrained', 'converter', 'analysis', 'deployment', 'resume'])
+@pytest.mark.parametrize('kind,error,message', [
+    ('empty', 'CheckpointFileError', 'it is empty'),
+    ('zeroed', 'CheckpointFileError', 'fails its CRC check'),
+    ('nan_weight', 'ValueError', r'conv.weight \(1 NaN of 4096\)'),
+])
+def test_every_entry_point_refuses_a_damaged_checkpoint(
+        tmp_path, entry, kind, error, message):
+    """The checks are made where every loader of sdt3_mm ends
+    (safe_torch_load), so every way into a checkpoint makes them."""
+    from sdt3_mm.utils import CheckpointFileError
+    path = _damaged(tmp_path, kind)
+    expected = dict(
+        CheckpointFileError=CheckpointFileError, ValueError=ValueError)[error]
+    with pytest.raises(expected, match=message) as raised:
+        _load_through(entry, path, tmp_path)
+    assert path in str(raised.value)
