@@ -24,8 +24,8 @@ import torch
 from mmengine.logging import print_log
 
 __all__ = [
-    'checkpoint_defect', 'find_resumable_checkpoint',
-    'is_complete_checkpoint', 'tensor_bytes'
+    'checkpoint_defect', 'find_resumable_checkpoint', 'is_complete_checkpoint',
+    'tensor_bytes'
 ]
 
 # mmengine CheckpointHook's default names; other ``filename_tmpl`` names are
@@ -179,8 +179,8 @@ def format_bytes(size):
 
 def is_no_space_error(error):
     """Whether ``error`` says the disk (or the user's quota) is full."""
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC,
-                                                          errno.EDQUOT)
+    return isinstance(error,
+                      OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def checkpoint_defect(path):

@@ -1,5 +1,4 @@
-from .checkpoint_loading import (CheckpointFileError,
-                                 check_checkpoint_content,
+from .checkpoint_loading import (CheckpointFileError, check_checkpoint_content,
                                  enable_safe_checkpoint_loading,
                                  restore_checkpoint_loader,
                                  safe_checkpoint_loader,
@@ -7,7 +6,8 @@ from .checkpoint_loading import (CheckpointFileError,
 from .mixed_precision import use_mixed_precision
 
 __all__ = [
-    'CheckpointFileError', 'check_checkpoint_content', 'enable_safe_checkpoint_loading', 'restore_checkpoint_loader',
+    'CheckpointFileError', 'check_checkpoint_content',
+    'enable_safe_checkpoint_loading', 'restore_checkpoint_loader',
     'safe_checkpoint_loader', 'safe_checkpoint_loading', 'safe_torch_load',
     'use_mixed_precision'
 ]

@@ -69,6 +69,8 @@ def test_what_mmengine_own_loader_read_is_checked_too():
         StrictLoadingHook().after_load_checkpoint(runner, [1, 2])
     state = _checkpoint(model)
     state['state_dict']['head.bias'][1] = float('nan')
-    with pytest.raises(ValueError, match=r'work/epoch_3.pth has non-finite '
-                       r'.*head.bias \(1 NaN of 6\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'work/epoch_3.pth has non-finite '
+            r'.*head.bias \(1 NaN of 6\)'):
         StrictLoadingHook().after_load_checkpoint(runner, state)

@@ -560,8 +560,7 @@ def test_a_full_disk_names_the_checkpoint(tmp_path):
     """Before: mmengine's bare '[Errno 28] No space left on device'."""
     import errno
     runner = _toy_runner(tmp_path,
-                         AtomicCheckpointHook(interval=1, max_keep_ckpts=1),
-                         2)
+                         AtomicCheckpointHook(interval=1, max_keep_ckpts=1), 2)
     # The temp file of epoch_2 is /dev/full, where every write fails with
     # ENOSPC: the disk is full at the second save.
     os.symlink('/dev/full', temp_path(str(tmp_path / 'epoch_2.pth')))
@@ -587,25 +586,24 @@ def test_free_space_is_checked_before_the_first_save(tmp_path, monkeypatch,
     import errno
 
     from sdt3_mm.engine import checkpoint_files
-    monkeypatch.setattr(checkpoint_files, 'free_bytes',
-                        lambda folder: 20 if free == 'one checkpoint' else 5)
+    free_bytes = 20 if free == 'one checkpoint' else 5
+    monkeypatch.setattr(checkpoint_files, 'free_bytes', lambda _: free_bytes)
     runner = _toy_runner(tmp_path,
-                         AtomicCheckpointHook(interval=1, max_keep_ckpts=1),
-                         1)
+                         AtomicCheckpointHook(interval=1, max_keep_ckpts=1), 1)
     if free == 'less':
         with pytest.raises(OSError) as error:
             runner.train()
         assert error.value.errno == errno.ENOSPC
+        message = str(error.value)
         assert (f'not enough space to write checkpoint {tmp_path}/'
                 f'epoch_1.pth: 5 bytes free in {tmp_path}, and a save '
                 f'needs room for the new checkpoint (about 12 bytes)'
-                ) in str(error.value)
+                in message), message
         assert _checkpoints(tmp_path) == [] and _temp_files(tmp_path) == []
         return
     runner.train()
     log = ''.join(
-        open(path).read()
-        for path in glob.glob(str(tmp_path / '*' / '*.log')))
+        open(path).read() for path in glob.glob(str(tmp_path / '*' / '*.log')))
     assert (f'20 bytes free in {tmp_path}, but the run will need about '
             f'24 bytes there') in log, log
     assert _checkpoints(tmp_path) == ['epoch_1.pth']

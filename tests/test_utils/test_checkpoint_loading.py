@@ -543,8 +543,8 @@ def _load_through(entry, path, tmp_path):
         runner.train()
 
 
-@pytest.mark.parametrize('entry', [
-    'pretrained', 'converter', 'analysis', 'deployment', 'resume'])
+@pytest.mark.parametrize(
+    'entry', ['pretrained', 'converter', 'analysis', 'deployment', 'resume'])
 @pytest.mark.parametrize('kind,error,message', [
     ('empty', 'CheckpointFileError', 'it is empty'),
     ('zeroed', 'CheckpointFileError', 'fails its CRC check'),

@@ -12,8 +12,8 @@ from mmengine.runner import Runner
 from sdt3_mm.registry import HOOKS
 from .. import checkpoint_files
 from ..checkpoint_files import (format_bytes, is_no_space_error,
-                                remove_temp_files, replace_durably,
-                                temp_path, write_text_atomic)
+                                remove_temp_files, replace_durably, temp_path,
+                                write_text_atomic)
 
 
 @HOOKS.register_module()
@@ -301,10 +301,9 @@ class AtomicCheckpointHook(CheckpointHook):
         free = checkpoint_files.free_bytes(self.out_dir)
         if free < size:
             raise OSError(
-                errno.ENOSPC,
-                f'not enough space to write checkpoint {path}: '
-                f'{format_bytes(free)} free in {self.out_dir}, and '
-                + self._space_needs(size) + '. Nothing was written; the '
+                errno.ENOSPC, f'not enough space to write checkpoint {path}: '
+                f'{format_bytes(free)} free in {self.out_dir}, and ' +
+                self._space_needs(size) + '. Nothing was written; the '
                 f'checkpoints already there are untouched.')
         if self._space_checked:
             return size
@@ -333,8 +332,8 @@ class AtomicCheckpointHook(CheckpointHook):
         if free < needed:
             runner.logger.warning(
                 f'{format_bytes(free)} free in {self.out_dir}, but the run '
-                f'will need about {format_bytes(needed)} there: '
-                + self._space_needs(size) + best + '. A save that does not '
+                f'will need about {format_bytes(needed)} there: ' +
+                self._space_needs(size) + best + '. A save that does not '
                 'fit will stop the run with an error naming the file.')
         return size
 

@@ -51,9 +51,8 @@ def read_state_dict(checkpoint):
         # dict, NaN or Inf in the weights).
         raise
     except Exception as error:  # a failed download, say
-        raise RuntimeError(
-            f'could not read checkpoint {checkpoint}: '
-            f'{type(error).__name__}: {error}') from error
+        raise RuntimeError(f'could not read checkpoint {checkpoint}: '
+                           f'{type(error).__name__}: {error}') from error
     for key in ('state_dict', 'model'):
         if isinstance(loaded.get(key), dict):
             return loaded[key]
