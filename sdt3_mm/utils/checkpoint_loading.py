@@ -232,6 +232,15 @@ def _model_state_dict(checkpoint):
     return checkpoint
 
 
+def _sum64(tensor):
+    """The sum of ``tensor``'s values (of their magnitudes if complex) in
+    float64, on the CPU."""
+    tensor = tensor.detach()
+    if tensor.is_complex():
+        tensor = tensor.abs()
+    return tensor.sum(dtype=torch.float64).cpu()
+
+
 def check_checkpoint_content(checkpoint, source):
     """Refuse a loaded checkpoint that is not a dict, or whose model
     weights hold NaN or Inf.
@@ -262,14 +271,25 @@ def check_checkpoint_content(checkpoint, source):
             f'checkpoint {source} holds a {type(checkpoint).__name__}, not '
             f'a state dict (a dict of tensors, or a runner checkpoint with '
             f'one under \'state_dict\')')
+    tensors = [(key, value)
+               for key, value in _model_state_dict(checkpoint).items()
+               if isinstance(value, torch.Tensor) and (
+                   value.is_floating_point() or value.is_complex())]
+    if not tensors:
+        return
+    # One sum per tensor (in float64, which no weight overflows) and one
+    # check of all sums: NaN and Inf propagate into a sum, and only the
+    # tensors whose sum is not finite are looked at element by element.
+    # (isfinite().all() tensor by tensor took 7 times as long on the demo
+    # classifier: 24 ms against 3.5 ms for its 508 tensors.)
+    sums = torch.stack([_sum64(value) for _, value in tensors])
+    suspects = (~torch.isfinite(sums)).nonzero().flatten().tolist()
     bad = []
-    for key, value in _model_state_dict(checkpoint).items():
-        if not isinstance(value, torch.Tensor) or not (
-                value.is_floating_point() or value.is_complex()):
-            continue
+    for index in suspects:
+        key, value = tensors[index]
         finite = torch.isfinite(value)
         if bool(finite.all()):
-            continue
+            continue  # (finite values whose sum overflowed float64)
         nan = int(torch.isnan(value).sum())
         inf = value.numel() - int(finite.sum()) - nan
         counts = ', '.join(f'{n} {kind}'

@@ -561,3 +561,12 @@ def test_every_entry_point_refuses_a_damaged_checkpoint(
     with pytest.raises(expected, match=message) as raised:
         _load_through(entry, path, tmp_path)
     assert path in str(raised.value)
+
+
+def test_finite_weights_whose_sum_overflows_load(tmp_path):
+    """The check sums each tensor first; a sum overflowing to inf is looked
+    at element by element, not taken for an Inf."""
+    path = str(tmp_path / 'large.pth')
+    weights = {'w': torch.full((4, ), 1e308, dtype=torch.float64)}
+    torch.save(weights, path)
+    assert torch.equal(safe_torch_load(path)['w'], weights['w'])
