@@ -6,7 +6,9 @@ A checkpoint counts as *complete* when it is a readable torch zip archive
 directory, which torch writes last, is there, and it lists the
 ``<archive>/data.pkl`` record. A write cut short (a killed process, a full
 disk) leaves no central directory, so the check catches truncation
-without loading anything. It does not verify the bytes of each record.
+without loading anything. It does not verify the bytes of each record
+(loading does: :func:`~sdt3_mm.utils.safe_torch_load` checks every
+record's CRC).
 
 Files being written are named ``.<name>.partial.tmp`` (see
 :func:`temp_path`): a leading dot and a ``.tmp`` suffix, so that neither

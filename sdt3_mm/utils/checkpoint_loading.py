@@ -436,7 +436,14 @@ def _load_downloaded(cached_file, map_location, source):
         with zipfile.ZipFile(cached_file) as archive:
             members = archive.infolist()
             if len(members) == 1 and not members[0].is_dir():
-                with io.BytesIO(archive.read(members[0])) as buffer:
+                try:  # (reading checks the member's CRC)
+                    data = archive.read(members[0])
+                except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+                    raise CheckpointFileError(
+                        f'could not read checkpoint {source}: it is a zip '
+                        f'archive whose one file {members[0].filename} is '
+                        f'damaged ({error})') from error
+                with io.BytesIO(data) as buffer:
                     return safe_torch_load(
                         buffer, map_location=map_location, source=source)
     return safe_torch_load(

@@ -324,3 +324,20 @@ def test_a_damaged_download_is_not_cached(site):
             CheckpointLoader.load_checkpoint(f'{site.url}/half.pth')
     assert f'{site.url}/half.pth' in str(error.value)
     assert os.listdir(site.cache) == []
+    # torch hub's legacy download (a pre-1.6 file zipped by hand) whose one
+    # file fails its CRC check
+    torch.save({'w': torch.arange(1000)},
+               str(site.served / 'old.pth'),
+               _use_new_zipfile_serialization=False)
+    old_zip = str(site.served / 'old.zip')
+    with zipfile.ZipFile(old_zip, 'w') as archive:
+        archive.write(str(site.served / 'old.pth'), 'old.pth')
+    with zipfile.ZipFile(old_zip) as archive:
+        offset = archive.getinfo('old.pth').header_offset + 1000
+    with open(old_zip, 'r+b') as f:
+        f.seek(offset)
+        f.write(bytes(64))
+    with safe_checkpoint_loading():
+        with pytest.raises(CheckpointFileError, match='old.pth is damaged'):
+            CheckpointLoader.load_checkpoint(f'{site.url}/old.zip')
+    assert os.listdir(site.cache) == []
