@@ -124,11 +124,25 @@ def write_text_atomic(path, text):
     Args:
         path (str): A local file.
         text (str): Its new content.
+
+    Raises:
+        OSError: ``ENOSPC`` naming ``path`` when the disk (or the quota) is
+            full; ``path`` keeps its old text and the temp file is removed.
     """
     tmp = temp_path(path)
-    with open(tmp, 'w') as f:
-        f.write(text)
-    replace_durably(tmp, path)
+    try:
+        with open(tmp, 'w') as f:
+            f.write(text)
+        replace_durably(tmp, path)
+    except OSError as error:
+        if osp.isfile(tmp):
+            os.remove(tmp)
+        if is_no_space_error(error):
+            raise OSError(
+                errno.ENOSPC, f'no space left to write {path} ('
+                f'{format_bytes(free_bytes(osp.dirname(path) or "."))} '
+                f'free); it keeps its old content') from error
+        raise
 
 
 def tensor_bytes(obj):

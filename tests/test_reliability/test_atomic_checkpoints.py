@@ -607,3 +607,16 @@ def test_free_space_is_checked_before_the_first_save(tmp_path, monkeypatch,
     assert (f'20 bytes free in {tmp_path}, but the run will need about '
             f'24 bytes there') in log, log
     assert _checkpoints(tmp_path) == ['epoch_1.pth']
+
+
+@pytest.mark.skipif(not osp.exists('/dev/full'), reason='needs /dev/full')
+def test_a_full_disk_names_last_checkpoint(tmp_path):
+    import errno
+    path = str(tmp_path / 'last_checkpoint')
+    write_text_atomic(path, 'epoch_1.pth')
+    os.symlink('/dev/full', temp_path(path))  # its next write: ENOSPC
+    with pytest.raises(OSError) as error:
+        write_text_atomic(path, 'epoch_2.pth')
+    assert error.value.errno == errno.ENOSPC
+    assert f'no space left to write {path}' in str(error.value)
+    assert open(path).read() == 'epoch_1.pth'

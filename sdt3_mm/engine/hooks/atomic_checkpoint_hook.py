@@ -227,12 +227,20 @@ class AtomicCheckpointHook(CheckpointHook):
         a temp file for a local ``out_dir`` and a :class:`Runner` (see the
         class docstring)."""
         if not self._atomic:
-            runner.save_checkpoint(
-                self.out_dir,
-                filename,
-                self.file_client_args,
-                backend_args=self.backend_args,
-                **kwargs)
+            try:
+                runner.save_checkpoint(
+                    self.out_dir,
+                    filename,
+                    self.file_client_args,
+                    backend_args=self.backend_args,
+                    **kwargs)
+            except OSError as error:
+                if is_no_space_error(error):
+                    path = self.file_backend.join_path(self.out_dir, filename)
+                    raise OSError(
+                        errno.ENOSPC, f'no space left to write checkpoint '
+                        f'{path}: ' + self._space_needs(None)) from error
+                raise
             return
         path = osp.join(self.out_dir, filename)
         tmp = temp_path(path)
