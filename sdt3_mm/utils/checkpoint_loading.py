@@ -29,9 +29,9 @@ mmengine's own loader would find and fully unpickle it, only once it has
 loaded weights-only) or reads the bytes through mmengine's file backends,
 and then unpickles with :func:`safe_torch_load`, which also checks the
 file (zip CRCs) and the weights (finite). Switching off puts back exactly
-the loaders that were in place. sdt3_mm's own code (``read_state_dict`` of ``Pretrained``
-init of an ESpikeFormer) always loads through :func:`safe_checkpoint_loader`,
-switched on or not.
+the loaders that were in place. sdt3_mm's own code (``read_state_dict`` of
+``Pretrained`` init of an ESpikeFormer) always loads through
+:func:`safe_checkpoint_loader`, switched on or not.
 """
 import contextlib
 import io
