@@ -30,6 +30,7 @@ import os
 import os.path as osp
 
 from mmengine.dataset import Compose, default_collate
+from mmengine.registry import DefaultScope
 from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.registry import TRANSFORMS
 
@@ -92,12 +93,16 @@ class EventClassificationInferencer(ImageClassificationInferencer):
                 'EventClassificationInferencer: the model carries no config; '
                 'pass the config path, or a model built by MMPretrain\'s '
                 'get_model(config, pretrained=checkpoint)')
-        super().__init__(
-            model,
-            pretrained=pretrained,
-            device=device,
-            classes=classes,
-            **kwargs)
+        # The config's transforms are MMPretrain's, named without a scope
+        # (PackInputs): built in whatever scope is current (MMDetection's
+        # after a detector was built in the process) they are not found.
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            super().__init__(
+                model,
+                pretrained=pretrained,
+                device=device,
+                classes=classes,
+                **kwargs)
         if self.classes is None:
             self.classes = self._config_classes(self.config)
 

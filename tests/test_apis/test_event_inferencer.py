@@ -144,3 +144,17 @@ def test_class_names_from_the_configs_class_file(tmp_path, recordings):
         cfg, pretrained=False, device='cpu')
     result = inferencer(str(folder / '0.npz'))[0]
     assert result['pred_class'] == f'gesture_{result["pred_label"]}'
+
+
+def test_builds_whatever_registry_scope_is_current(recordings):
+    """The config's transforms are named without a scope (``PackInputs``);
+    the inferencer builds them in MMPretrain's scope even when another
+    library's is current (a detector built earlier in the process), and
+    leaves that scope current."""
+    folder, _ = recordings
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        inferencer = EventClassificationInferencer(
+            CONFIG, pretrained=False, device='cpu')
+        assert DefaultScope.get_current_instance().scope_name == 'mmdet'
+    result = inferencer(str(folder / '0.npz'))[0]
+    assert result['pred_class'] in EVENT_SHAPE_CLASSES

@@ -323,7 +323,9 @@ def test_publish_model_refuses_what_is_not_a_checkpoint(tmp_path):
 
 
 def test_published_classifier_in_get_model_and_inferencer(
-        checkpoints, tmp_path):
+        checkpoints, tmp_path, mmpretrain_scope):
+    # (MMPretrain's inferencer builds its transforms in the current scope,
+    # which a test before may have left at MMDetection's.)
     import torch
     from mmpretrain import ImageClassificationInferencer, get_model
 
