@@ -522,7 +522,7 @@ def load_from_http_safely(filename,
     loader refuses is left where mmengine's own loader, which unpickles
     fully, would find it (see :func:`_fetch_verified`). In distributed runs
     rank 0 downloads while the other ranks wait, then every rank loads the
-    cached file.
+    cached file; if rank 0 fails, the others raise too, with its reason.
 
     Args:
         filename (str): URL.
@@ -541,16 +541,34 @@ def load_from_http_safely(filename,
         pickle.UnpicklingError, CheckpointFileError, TypeError,
             ValueError: See :func:`safe_torch_load`; the message names the
             URL and says whether the file was in the cache or is deleted.
+        RuntimeError: On a rank other than 0, when rank 0 failed; the
+            message gives rank 0's error.
     """
     rank, world_size = get_dist_info()
+    if world_size == 1:
+        return _fetch_verified(filename, model_dir, progress, check_hash,
+                               map_location)[0]
+    # Rank 0 downloads and checks; the others then load the cached file. If
+    # rank 0 fails (no network, a refused file), every rank is told why
+    # instead of waiting at a barrier for a file that will not come (or
+    # failing on a peer gone away without a word).
+    failure = [None]
     if rank == 0:
-        checkpoint, _ = _fetch_verified(filename, model_dir, progress,
-                                        check_hash, map_location)
-    if world_size > 1:
-        torch.distributed.barrier()
-        if rank > 0:
+        try:
             checkpoint, _ = _fetch_verified(filename, model_dir, progress,
                                             check_hash, map_location)
+        except Exception as error:
+            failure = [f'{type(error).__name__}: {error}']
+            torch.distributed.broadcast_object_list(failure, src=0)
+            raise
+    torch.distributed.broadcast_object_list(failure, src=0)
+    if failure[0] is not None:
+        raise RuntimeError(
+            f'rank {rank}: rank 0 could not load checkpoint {filename}, so '
+            f'this rank does not either. Rank 0 said: {failure[0]}')
+    if rank > 0:
+        checkpoint, _ = _fetch_verified(filename, model_dir, progress,
+                                        check_hash, map_location)
     return checkpoint
 
 

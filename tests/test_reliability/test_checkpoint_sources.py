@@ -341,3 +341,47 @@ def test_a_damaged_download_is_not_cached(site):
         with pytest.raises(CheckpointFileError, match='old.pth is damaged'):
             CheckpointLoader.load_checkpoint(f'{site.url}/old.zip')
     assert os.listdir(site.cache) == []
+
+
+def test_every_rank_is_told_when_rank_0_cannot_load(site, tmp_path):
+    """In a distributed run rank 0 downloads and checks while the others
+    wait; when it fails (here: a file refused), rank 1 raises with rank
+    0's reason instead of waiting at a barrier for a file that does not
+    come (before: a gloo error about a peer gone away, or a hang)."""
+    import socket
+    import subprocess
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    script = osp.join(osp.dirname(osp.abspath(__file__)),
+                      'http_rank_loader.py')
+    url, cache = f'{site.url}/evil.pth', str(tmp_path / 'cache')
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, script, url, cache],
+            cwd=ROOT,
+            env=dict(
+                os.environ,
+                MASTER_ADDR='127.0.0.1',
+                MASTER_PORT=str(port),
+                RANK=str(rank),
+                WORLD_SIZE='2',
+                OMP_NUM_THREADS='1'),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True) for rank in (0, 1)
+    ]
+    outputs = []
+    for process in ranks:
+        try:
+            outputs.append(process.communicate(timeout=120)[0])
+        except subprocess.TimeoutExpired:
+            for other in ranks:
+                other.kill()
+            pytest.fail('a rank waited for rank 0 for 2 minutes')
+    assert 'rank 0 raised UnpicklingError: refused to load' in outputs[0]
+    assert ('rank 1 raised RuntimeError: rank 1: rank 0 could not load '
+            f'checkpoint {url}') in outputs[1], outputs[1]
+    assert 'UnpicklingError: refused to load' in outputs[1]
+    assert not osp.exists(site.marker)
+    assert not osp.exists(osp.join(cache, 'evil.pth'))
