@@ -6,9 +6,8 @@ _base_ = [
     'mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py',
     '../_base_/datasets/coco_instance_detr-aug.py',
     'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/mmdet_runtime.py'
 ]
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
 
 neuron = dict(type='SFANeuron', D=1)
 model = dict(
@@ -80,12 +79,3 @@ param_scheduler = [
         gamma=0.1)
 ]
 auto_scale_lr = dict(base_batch_size=32)
-# Checkpoints load weights-only and strictly; training stops at the first
-# non-finite value (README, "Reliability").
-custom_hooks = [
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
-]
-# Checkpoints are written atomically: a kill never loses the last one.
-default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))

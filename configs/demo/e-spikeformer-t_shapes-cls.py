@@ -2,8 +2,7 @@
 # shapes, 64 x 64, 1200 training and 300 held-out images). The set writes
 # itself into data/shapes_cls on first use. Runs on 2 CPU cores:
 #   python tools/train.py configs/demo/e-spikeformer-t_shapes-cls.py
-_base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
+_base_ = ['../_base_/mmpretrain_runtime.py']
 
 data_root = 'data/shapes_cls'
 num_classes = 6
@@ -101,19 +100,6 @@ default_hooks = dict(
 # evaluation; per-layer tables in <work_dir>/firing_rates/.
 custom_hooks = [
     dict(type='sdt3_mm.FiringRateHook'),
-    # Checkpoints load weights-only and strictly; training stops at the
-    # first non-finite value (README, "Reliability").
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
+    *_base_.custom_hooks
 ]
 randomness = dict(seed=0)
-# MMPretrain's visualizer, given again without the `_scope_` key that mmengine
-# adds to the dicts of an `mmpretrain::` base: MMPretrain's
-# tools/visualization/browse_dataset.py passes the keys of `visualizer` to
-# UniversalVisualizer(...) as they are, and refused `_scope_`. The runner
-# finds the type in the default scope, mmpretrain.
-visualizer = dict(
-    _delete_=True,
-    type='UniversalVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')])

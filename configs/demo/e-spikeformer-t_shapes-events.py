@@ -6,8 +6,7 @@
 # (as tonic's ToFrame), each frame classified on its own and the logits
 # averaged over the frames. Runs on 2 CPU cores:
 #   python tools/train.py configs/demo/e-spikeformer-t_shapes-events.py
-_base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
+_base_ = ['../_base_/mmpretrain_runtime.py']
 
 data_root = 'data/shapes_events'
 num_classes = 6
@@ -131,17 +130,6 @@ default_hooks = dict(
 # metric at each evaluation; per-layer tables in <work_dir>/firing_rates/.
 custom_hooks = [
     dict(type='sdt3_mm.FiringRateHook'),
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
+    *_base_.custom_hooks
 ]
 randomness = dict(seed=0)
-# MMPretrain's visualizer, given again without the `_scope_` key that mmengine
-# adds to the dicts of an `mmpretrain::` base: MMPretrain's
-# tools/visualization/browse_dataset.py passes the keys of `visualizer` to
-# UniversalVisualizer(...) as they are, and refused `_scope_`. The runner
-# finds the type in the default scope, mmpretrain.
-visualizer = dict(
-    _delete_=True,
-    type='UniversalVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')])

@@ -5,8 +5,7 @@
 # writes itself into data/shapes_seg on first use; evaluation is
 # MMSegmentation's IoUMetric (mIoU over the seven classes). Runs on 2 CPU
 # cores with tools/train.py.
-_base_ = ['mmseg::_base_/default_runtime.py']
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
+_base_ = ['../_base_/mmseg_runtime.py']
 
 data_root = 'data/shapes_seg'
 num_classes = 7
@@ -147,10 +146,6 @@ default_hooks = dict(
 # evaluation; per-layer tables in <work_dir>/firing_rates/.
 custom_hooks = [
     dict(type='sdt3_mm.FiringRateHook'),
-    # Checkpoints load weights-only and strictly; training stops at the
-    # first non-finite value (README, "Reliability").
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
+    *_base_.custom_hooks
 ]
 randomness = dict(seed=0)

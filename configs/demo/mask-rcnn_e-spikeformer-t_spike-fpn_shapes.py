@@ -6,9 +6,8 @@
 # command, bash tools/run_demo.sh, trains it with tools/train.py).
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/mmdet_runtime.py'
 ]
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
 
 data_root = 'data/shapes_det/'
 num_classes = 6
@@ -138,10 +137,6 @@ default_hooks = dict(
 # evaluation; per-layer tables in <work_dir>/firing_rates/.
 custom_hooks = [
     dict(type='sdt3_mm.FiringRateHook'),
-    # Checkpoints load weights-only and strictly; training stops at the
-    # first non-finite value (README, "Reliability").
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
+    *_base_.custom_hooks
 ]
 randomness = dict(seed=0)

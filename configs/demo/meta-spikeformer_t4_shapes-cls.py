@@ -23,12 +23,3 @@ model = dict(
         loss=dict(
             type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
         topk=(1, )))
-# Firing rate and energy (T x D = 4 x 1) logged with the accuracy.
-custom_hooks = [
-    dict(type='sdt3_mm.FiringRateHook'),
-    # Checkpoints load weights-only and strictly; training stops at the
-    # first non-finite value (README, "Reliability").
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
-]

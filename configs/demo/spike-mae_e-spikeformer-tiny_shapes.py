@@ -6,8 +6,7 @@
 #   python tools/analysis_tools/spike_mae_reconstruct.py \
 #       configs/demo/spike-mae_e-spikeformer-tiny_shapes.py \
 #       work_dirs/spike-mae_e-spikeformer-tiny_shapes/iter_300.pth
-_base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
+_base_ = ['../_base_/mmpretrain_runtime.py']
 
 data_root = 'data/shapes_cls'
 model = dict(
@@ -77,19 +76,3 @@ default_hooks = dict(
         interval=100,
         max_keep_ckpts=1))
 randomness = dict(seed=0)
-# Checkpoints load weights-only and strictly; training stops at the first
-# non-finite value (README, "Reliability").
-custom_hooks = [
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
-]
-# MMPretrain's visualizer, given again without the `_scope_` key that mmengine
-# adds to the dicts of an `mmpretrain::` base: MMPretrain's
-# tools/visualization/browse_dataset.py passes the keys of `visualizer` to
-# UniversalVisualizer(...) as they are, and refused `_scope_`. The runner
-# finds the type in the default scope, mmpretrain.
-visualizer = dict(
-    _delete_=True,
-    type='UniversalVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')])

@@ -4,9 +4,8 @@
 # label smoothing 0.1, random erasing 0.25, drop-path 0.1, 224 px, 1 x 4.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/mmpretrain_runtime.py',
 ]
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',
@@ -56,21 +55,3 @@ test_cfg = dict()
 
 # The lr above is for 8 GPUs x 256 images; --auto-scale-lr rescales it.
 auto_scale_lr = dict(base_batch_size=2048)
-# Checkpoints load weights-only and strictly; training stops at the first
-# non-finite value (README, "Reliability").
-custom_hooks = [
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
-]
-# Checkpoints are written atomically: a kill never loses the last one.
-default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))
-# MMPretrain's visualizer, given again without the `_scope_` key that mmengine
-# adds to the dicts of an `mmpretrain::` base: MMPretrain's
-# tools/visualization/browse_dataset.py passes the keys of `visualizer` to
-# UniversalVisualizer(...) as they are, and refused `_scope_`. The runner
-# finds the type in the default scope, mmpretrain.
-visualizer = dict(
-    _delete_=True,
-    type='UniversalVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')])

@@ -1,7 +1,10 @@
 # FCOS 1x on COCO: MMDetection's own config, FPN and head, with only the
 # backbone swapped for E-SpikeFormer S. Taps 2 and 4 (strides 8 and 16) feed
 # the FPN from its first level; its extra convs make strides 32, 64, 128.
-_base_ = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'
+_base_ = [
+    'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
+    '../_base_/reliability.py'
+]
 
 model = dict(
     # E-SpikeFormer was trained on RGB images with ImageNet mean and std,
@@ -23,19 +26,12 @@ model = dict(
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-4, weight_decay=0.05),
     paramwise_cfg=dict(_delete_=True, norm_decay_mult=0.0))
-# Checkpoints load weights-only and strictly; training stops at the first
-# non-finite value (README, "Reliability").
 # MMDetection's CocoDataset with its annotation file checked (an empty or
 # broken file, no categories, a class missing or in another order refused,
 # naming the file).
 train_dataloader = dict(dataset=dict(type='sdt3_mm.CheckedCocoDataset'))
 val_dataloader = dict(dataset=dict(type='sdt3_mm.CheckedCocoDataset'))
 test_dataloader = val_dataloader
-custom_hooks = [
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
-]
 # Checkpoints are written atomically: a kill never loses the last one.
 default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))
 # Resumes exactly from iteration checkpoints inside an epoch, too.

@@ -5,8 +5,7 @@
 # 1e-6 per iteration, fp16, gradient clipping at 1, EMA 0.999, label
 # smoothing 0.1. Differences from it: configs/hardvs/README.md.
 #   bash tools/dist_train.sh configs/hardvs/e-spikeformer-l_3xb24-100e_hardvs-t8.py 3  # noqa: E501
-_base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
+_base_ = ['../_base_/mmpretrain_runtime.py']
 
 data_root = 'data/hardvs'
 num_classes = 300
@@ -142,11 +141,7 @@ custom_hooks = [
         evaluate_on_ema=True,
         evaluate_on_origin=True,
         priority='ABOVE_NORMAL'),
-    # Checkpoints load weights-only and strictly; training stops at the
-    # first non-finite value (README, "Reliability").
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
+    *_base_.custom_hooks
 ]
 default_hooks = dict(
     checkpoint=dict(
@@ -155,12 +150,3 @@ default_hooks = dict(
         max_keep_ckpts=2,
         save_best='auto'))
 randomness = dict(seed=42)
-# MMPretrain's visualizer, given again without the `_scope_` key that mmengine
-# adds to the dicts of an `mmpretrain::` base: MMPretrain's
-# tools/visualization/browse_dataset.py passes the keys of `visualizer` to
-# UniversalVisualizer(...) as they are, and refused `_scope_`. The runner
-# finds the type in the default scope, mmpretrain.
-visualizer = dict(
-    _delete_=True,
-    type='UniversalVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')])

@@ -8,9 +8,8 @@ _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     '../_base_/datasets/coco_instance_detr-aug.py',
     'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/mmdet_runtime.py'
 ]
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
 
 neuron = dict(type='SFANeuron', D=1)
 model = dict(
@@ -65,14 +64,5 @@ param_scheduler = [
 ]
 # 8 GPUs x 4 images.
 auto_scale_lr = dict(base_batch_size=32)
-# Checkpoints load weights-only and strictly; training stops at the first
-# non-finite value (README, "Reliability").
-custom_hooks = [
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
-]
-# Checkpoints are written atomically: a kill never loses the last one.
-default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))
 # Resumes exactly from iteration checkpoints inside an epoch, too.
 train_cfg = dict(type='sdt3_mm.ResumableEpochBasedTrainLoop')

@@ -6,10 +6,9 @@
 # to 0, 512 x 512 crops, 160k iterations, 16 images per batch (4 GPUs x 4).
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/datasets/ade20k.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/mmseg_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py'
 ]
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
 
 crop_size = (512, 512)
 neuron = dict(type='SFANeuron', D=4)
@@ -117,12 +116,5 @@ param_scheduler = [
 ]
 # 4 GPUs x 4 images.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
-# Checkpoints load weights-only and strictly; training stops at the first
-# non-finite value (README, "Reliability").
-custom_hooks = [
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
-]
 # Checkpoints are written atomically: a kill never loses the last one.
 default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))

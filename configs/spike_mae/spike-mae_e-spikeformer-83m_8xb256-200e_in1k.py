@@ -9,9 +9,8 @@
 # ../e_spikeformer/e-spikeformer-83m_spike-mae-pre_8xb128-coslr-100e_in1k.py.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/mmpretrain_runtime.py',
 ]
-custom_imports = dict(imports=['sdt3_mm'], allow_failed_imports=False)
 
 model = dict(
     type='sdt3_mm.SpikeMAE',
@@ -69,19 +68,3 @@ default_hooks = dict(
 randomness = dict(seed=0, diff_rank_seed=True)
 # The lr above is for 8 GPUs x 256 images; --auto-scale-lr rescales it.
 auto_scale_lr = dict(base_batch_size=2048)
-# Checkpoints load weights-only and strictly; training stops at the first
-# non-finite value (README, "Reliability").
-custom_hooks = [
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
-]
-# MMPretrain's visualizer, given again without the `_scope_` key that mmengine
-# adds to the dicts of an `mmpretrain::` base: MMPretrain's
-# tools/visualization/browse_dataset.py passes the keys of `visualizer` to
-# UniversalVisualizer(...) as they are, and refused `_scope_`. The runner
-# finds the type in the default scope, mmpretrain.
-visualizer = dict(
-    _delete_=True,
-    type='UniversalVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')])

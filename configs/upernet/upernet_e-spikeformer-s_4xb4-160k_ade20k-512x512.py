@@ -1,7 +1,10 @@
 # UPerNet on ADE20K: MMSegmentation's own config, UPerHead and auxiliary
 # FCN head, with only the backbone swapped for E-SpikeFormer S (taps at
 # strides 4, 8, 16 and 16; UPerHead resizes every level to the finest).
-_base_ = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
+_base_ = [
+    'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py',
+    '../_base_/reliability.py'
+]
 
 model = dict(
     pretrained=None,
@@ -84,13 +87,6 @@ param_scheduler = [
         by_epoch=False,
         begin=1500,
         end=160000),
-]
-# Checkpoints load weights-only and strictly; training stops at the first
-# non-finite value (README, "Reliability").
-custom_hooks = [
-    dict(type='sdt3_mm.SafeCheckpointLoadingHook'),
-    dict(type='sdt3_mm.StrictLoadingHook'),
-    dict(type='sdt3_mm.NonFiniteCheckHook')
 ]
 # Checkpoints are written atomically: a kill never loses the last one.
 default_hooks = dict(checkpoint=dict(type='sdt3_mm.AtomicCheckpointHook'))

@@ -33,6 +33,8 @@ def test_configs_are_found():
     'config', CONFIGS, ids=lambda c: osp.relpath(c, ROOT + '/configs'))
 def test_config_uses_the_reliability_hooks_and_loop(config):
     cfg = Config.fromfile(config)
+    # the libraries' own tools import sdt3_mm from the config
+    assert 'sdt3_mm' in cfg.custom_imports['imports']
     hooks = cfg.get('custom_hooks') or []
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         for name, cls in CUSTOM_HOOKS.items():
