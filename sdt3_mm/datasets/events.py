@@ -36,6 +36,7 @@ from mmcv.transforms import BaseTransform
 from mmpretrain.datasets import CustomDataset
 
 from sdt3_mm.registry import DATASETS, TRANSFORMS
+from sdt3_mm.utils.arguments import is_integer
 
 #: tonic's event layout (``tonic.io.events_struct``).
 EVENTS_DTYPE = np.dtype([('x', np.int16), ('y', np.int16), ('t', np.int64),
@@ -62,8 +63,7 @@ def check_count(owner, name, value, minimum=1):
     Raises:
         ValueError: ``value`` is not an integer or is below ``minimum``.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, np.integer)) or value < minimum:
+    if not is_integer(value) or value < minimum:
         kind = 'a positive integer' if minimum == 1 else \
             f'an integer >= {minimum}'
         raise ValueError(f'{owner}: {name} must be {kind}, got {value!r} '

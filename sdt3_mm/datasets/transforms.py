@@ -3,11 +3,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from sdt3_mm.registry import TRANSFORMS
-
-
-def _is_int(value):
-    """An integer, bools excepted (``True`` is no class count)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+from sdt3_mm.utils.arguments import is_integer
 
 
 @TRANSFORMS.register_module()
@@ -46,14 +42,14 @@ class CheckSegLabelRange(BaseTransform):
     """
 
     def __init__(self, num_classes, ignore_index=255):
-        if not _is_int(num_classes) or num_classes < 1:
+        if not is_integer(num_classes) or num_classes < 1:
             raise ValueError(f'CheckSegLabelRange: num_classes must be a '
                              f'positive integer, got {num_classes!r}')
-        if not _is_int(ignore_index):
+        if not is_integer(ignore_index):
             raise ValueError(f'CheckSegLabelRange: ignore_index must be an '
                              f'integer, got {ignore_index!r}')
-        self.num_classes = num_classes
-        self.ignore_index = ignore_index
+        self.num_classes = int(num_classes)
+        self.ignore_index = int(ignore_index)
 
     def transform(self, results):
         if results.get('gt_seg_map') is None:

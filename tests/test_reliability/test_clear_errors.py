@@ -357,6 +357,16 @@ def test_label_check_needs_a_class_count(num_classes):
         CheckSegLabelRange(num_classes=num_classes)
 
 
+def test_label_check_takes_numpy_integers():
+    """A class count computed with NumPy is a count like any other."""
+    check = CheckSegLabelRange(
+        num_classes=np.int64(4), ignore_index=np.uint8(255))
+    assert (check.num_classes, check.ignore_index) == (4, 255)
+    seg = np.array([[0, 3], [255, 4]], np.uint8)
+    with pytest.raises(ValueError, match='label values 4'):
+        check(dict(gt_seg_map=seg, seg_map_path='a.png'))
+
+
 @pytest.mark.parametrize('config', SEG_CONFIGS, ids=osp.basename)
 def test_segmentation_configs_check_labels_after_loading(config):
     cfg = Config.fromfile(config)

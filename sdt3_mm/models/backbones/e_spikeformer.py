@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from sdt3_mm.registry import MODELS
+from sdt3_mm.utils.arguments import is_integer
 from ..utils.block_checkpoint import checkpoint_block
 from ..utils.pretrained import load_pretrained_backbone
 from ..utils.spike_code_ops import SpikeConv2d
@@ -286,13 +287,8 @@ class LargeTransformerBlock(_LayerScaled, nn.Module):
         return tokens.view_as(x)
 
 
-def _is_integer(value):
-    """An integer, bools excepted (``True`` is no size)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _is_positive_int(value):
-    return _is_integer(value) and value >= 1
+    return is_integer(value) and value >= 1
 
 
 # The neurons of each family, as the released checkpoints were trained.
@@ -654,7 +650,7 @@ class ESpikeFormer(SpikingBackbone):
                              f'tap, got {out_indices}')
         parsed = []
         for index in out_indices:
-            if not _is_integer(index):
+            if not is_integer(index):
                 raise TypeError(f'{name}: out_indices must be integers, got '
                                 f'{out_indices}')
             if not -self.num_taps <= index < self.num_taps:

@@ -1,9 +1,9 @@
 """What every spiking backbone of this package shares: time and input."""
-import numbers
 from abc import ABCMeta, abstractmethod
 
 from mmengine.model import BaseModule
 
+from sdt3_mm.utils.arguments import is_integer
 from ..utils.spiking_neuron import spiking_neurons
 
 
@@ -89,8 +89,7 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
             ValueError: For zero or a negative number.
         """
         name = type(self).__name__
-        if isinstance(in_channels, bool) or not isinstance(
-                in_channels, numbers.Integral):
+        if not is_integer(in_channels):
             raise TypeError(f'{name}: in_channels (the input\'s channels) '
                             f'must be a positive integer, got '
                             f'{in_channels!r} '
