@@ -22,8 +22,8 @@ which is ``FLOPs * rate * T * D`` above; a layer reading real values costs
 its FLOPs as run (in a model over ``T`` steps the stem runs on the image
 ``T`` times). Which layers read spikes is decided by what they receive
 (:mod:`.spike_inputs`): a layer reading upsampled spike maps, or a sum of
-several levels' maps, is charged their counts. docs/energy.md works an
-example by hand.
+several levels' maps, is charged their counts.
+docs/en/user_guides/spike_driven_and_energy.md works an example by hand.
 """
 import math
 from collections import OrderedDict

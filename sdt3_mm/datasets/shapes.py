@@ -399,7 +399,8 @@ def write_segmentation_set(root,
     with each class in its own colour (:data:`SEGMENTATION_COLORS`) as well
     as its own texture: on the detection scenes, where a striped shape and a
     striped background look alike away from the outline, a small spiking
-    model learns per-pixel classes far more slowly (see the README).
+    model learns per-pixel classes far more slowly (docs/en/user_guides/
+    training_and_testing.md, "The segmentation demo").
 
     Args:
         root (str): Folder of the dataset.

@@ -7,8 +7,9 @@ Where the conventions agree the counts are equal: MACs of a layer on real
 values; accumulates of a layer whose every input element reaches all of its
 outputs' taps (1 x 1 convs, conv1d, linear layers, a transposed conv with
 stride equal to its kernel, a padded conv whose input's border is silent),
-on binary spikes (D = 1 SFA neurons). Where they differ, docs/energy.md says
-why (tested here as bounds):
+on binary spikes (D = 1 SFA neurons). Where they differ,
+docs/en/user_guides/spike_driven_and_energy.md says why (tested here as
+bounds):
 
 * a padded conv: SpikingJelly counts each spike's own fan-out (a spike at
   the border reaches fewer outputs); we charge ``FLOPs / numel`` per spike,

@@ -232,9 +232,10 @@ def test_all_reduce_sums_every_count(monkeypatch):
 
 
 def test_the_documented_worked_example():
-    """docs/energy.md's worked example: a stem, a D = 4 neuron, the sum of
-    its map and the map mirrored, a 2x nearest upsampling and a 1 x 1
-    conv; the numbers the page derives by hand."""
+    """The worked example of docs/en/user_guides/spike_driven_and_energy.md:
+    a stem, a D = 4 neuron, the sum of its map and the map mirrored, a 2x
+    nearest upsampling and a 1 x 1 conv; the numbers the page derives by
+    hand."""
     import torch.nn.functional as F
 
     class Example(nn.Module):

@@ -1,5 +1,6 @@
-"""Event recordings classified with the events demo config, as the README's
-*Event recordings* example runs it: ``sdt3_mm.apis`` reads ``.npz`` files
+"""Event recordings classified with the events demo config, as the
+*Event recordings* example of docs/en/user_guides/inference_and_deployment.md
+runs it: ``sdt3_mm.apis`` reads ``.npz`` files
 (or arrays) with the config's test pipeline, which MMPretrain's image
 inferencer and ``inference_model`` cannot do."""
 import os.path as osp
@@ -89,7 +90,7 @@ def test_files_folders_and_arrays_get_the_test_pipelines_scores(
 def test_get_model_then_inference_events(checkpoint, recordings):
     """MMPretrain's own model building, our inference call; MMPretrain's
     ``inference_model`` has no inferencer to pick for it (its task table
-    is fixed), which the README says."""
+    is fixed), which the inference guide says."""
     from mmpretrain.apis import get_model, inference_model
     folder, _ = recordings
     with safe_checkpoint_loading():

@@ -1,10 +1,10 @@
 """The three libraries' inferencers on our demo configs and a real
-photograph (matplotlib's ``grace_hopper.jpg``), as the README's
-*Inference and deployment* section runs them: each builds our model from
-the config, loads a checkpoint as our training writes it (with mmengine's
-logging state, which torch's weights-only load refuses by itself: loaded
-under ``safe_checkpoint_loading``) and returns its library's prediction
-for the photo; ``out_dir`` gets the painted image."""
+photograph (matplotlib's ``grace_hopper.jpg``), as
+docs/en/user_guides/inference_and_deployment.md runs them: each builds our
+model from the config, loads a checkpoint as our training writes it (with
+mmengine's logging state, which torch's weights-only load refuses by
+itself: loaded under ``safe_checkpoint_loading``) and returns its
+library's prediction for the photo; ``out_dir`` gets the painted image."""
 import os.path as osp
 
 import matplotlib

@@ -386,7 +386,7 @@ class ESpikeFormer(SpikingBackbone):
             PyTorch's defaults (False). Defaults to False.
         with_cp (bool): Keep only each block's input for backward and run
             the block again there (activation checkpointing; costs time,
-            see docs/benchmark.md); BN running statistics are updated once,
+            see docs/en/benchmark.md); BN running statistics are updated once,
             as without it. Defaults to False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...,
             prefix=...)`` loads our checkpoints or the official ones (flat,
