@@ -27,12 +27,12 @@ HOOKS = Registry(
     'hook',
     parent=MMENGINE_HOOKS,
     scope='sdt3_mm',
-    locations=['sdt3_mm.engine'])
+    locations=['sdt3_mm.engine', 'sdt3_mm.reliability'])
 LOOPS = Registry(
     'loop',
     parent=MMENGINE_LOOPS,
     scope='sdt3_mm',
-    locations=['sdt3_mm.engine'])
+    locations=['sdt3_mm.reliability'])
 OPTIM_WRAPPERS = Registry(
     'optim_wrapper',
     parent=MMENGINE_OPTIM_WRAPPERS,

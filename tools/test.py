@@ -37,7 +37,7 @@ from mmengine.runner import Runner
 from runner_args import add_common_arguments, load_config
 
 import sdt3_mm  # noqa: F401  (registries)
-from sdt3_mm.utils import safe_checkpoint_loading
+from sdt3_mm.reliability import safe_checkpoint_loading
 
 LIBRARIES = ('mmpretrain', 'mmdet', 'mmseg')
 

@@ -17,9 +17,10 @@ from mmengine.runner import Runner
 from runner_args import add_common_arguments, load_config
 
 import sdt3_mm  # noqa: F401  (registries)
-from sdt3_mm.engine import (check_mid_epoch_resume, checkpoint_defect,
-                            find_resumable_checkpoint)
-from sdt3_mm.utils import safe_checkpoint_loading, use_mixed_precision
+from sdt3_mm.reliability import (check_mid_epoch_resume, checkpoint_defect,
+                                 find_resumable_checkpoint,
+                                 safe_checkpoint_loading)
+from sdt3_mm.utils import use_mixed_precision
 
 
 def parse_args():
@@ -60,7 +61,7 @@ def set_resume(cfg, resume):
     Args:
         cfg (Config): The run's config (``work_dir`` set).
         resume (str): ``'auto'`` (``--resume`` without a path): the
-            checkpoint :func:`~sdt3_mm.engine.find_resumable_checkpoint`
+            checkpoint :func:`~sdt3_mm.reliability.find_resumable_checkpoint`
             finds in the work dir, or, if there is none, a fresh run as the
             config says (``load_from`` left as it is). Otherwise the path
             of a local checkpoint.

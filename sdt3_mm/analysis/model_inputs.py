@@ -9,10 +9,10 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
-from sdt3_mm.models.utils import load_pretrained_backbone
 from sdt3_mm.registry import MODELS as SDT3_MODELS
 from sdt3_mm.registry import build_in_scope
-from sdt3_mm.utils.checkpoint_loading import safe_checkpoint_loading
+from sdt3_mm.reliability import (load_pretrained_backbone,
+                                 safe_checkpoint_loading)
 
 #: The backbone a preset name builds, by its registered name.
 PRESET_BACKBONE = 'ESpikeFormer'
@@ -26,8 +26,8 @@ def build_analysis_model(target, checkpoint=None, cfg_options=None):
             modules) or an :class:`ESpikeFormer` preset name (all taps
             returned).
         checkpoint (str, optional): Weights to load, weights-only and
-            checked as :func:`~sdt3_mm.utils.safe_torch_load` does; every
-            key must match.
+            checked as :func:`~sdt3_mm.reliability.safe_torch_load` does;
+            every key must match.
         cfg_options (dict, optional): Overrides merged into the config.
 
     Returns:

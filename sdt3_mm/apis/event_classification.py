@@ -17,7 +17,7 @@ inferencer.
 Example::
 
     from sdt3_mm.apis import EventClassificationInferencer
-    from sdt3_mm.utils import safe_checkpoint_loading
+    from sdt3_mm.reliability import safe_checkpoint_loading
 
     with safe_checkpoint_loading():  # runner checkpoints, weights-only
         inferencer = EventClassificationInferencer(
@@ -64,8 +64,8 @@ class EventClassificationInferencer(ImageClassificationInferencer):
             event classifier, or a model from MMPretrain's ``get_model`` /
             ``init_model`` (which keep the config on the model).
         pretrained (bool | str): Checkpoint path (load runner checkpoints
-            under :func:`sdt3_mm.utils.safe_checkpoint_loading`). ``True``:
-            the config's ``load_from``, else random weights with
+            under :func:`sdt3_mm.reliability.safe_checkpoint_loading`).
+            ``True``: the config's ``load_from``, else random weights with
             MMPretrain's warning. Defaults to True.
         device (str | torch.device, optional): Device to run on.
         classes (Sequence[str], optional): Class names, overriding the

@@ -47,7 +47,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from torch import nn
 
-from sdt3_mm.utils import safe_checkpoint_loading
+from sdt3_mm.reliability import safe_checkpoint_loading
 from .onnx_graph import remove_straight_through
 
 SCOPES = ('mmpretrain', 'mmseg', 'mmdet')

@@ -16,7 +16,7 @@ import sdt3_mm  # noqa: F401  (registers our modules)
 from sdt3_mm.apis import EventClassificationInferencer, inference_events
 from sdt3_mm.datasets import EVENT_SHAPE_CLASSES, write_event_file
 from sdt3_mm.datasets.shapes_events import event_sample
-from sdt3_mm.utils import safe_checkpoint_loading
+from sdt3_mm.reliability import safe_checkpoint_loading
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-events.py')

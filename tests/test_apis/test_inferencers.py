@@ -15,7 +15,7 @@ from mmengine.registry import DefaultScope
 
 import sdt3_mm  # noqa: F401  (registers our modules)
 from sdt3_mm.datasets.shapes import SHAPE_CLASSES
-from sdt3_mm.utils import safe_checkpoint_loading
+from sdt3_mm.reliability import safe_checkpoint_loading
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PHOTO = osp.join(matplotlib.get_data_path(), 'sample_data', 'grace_hopper.jpg')

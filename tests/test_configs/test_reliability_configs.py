@@ -11,8 +11,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import HOOKS, LOOPS, DefaultScope
 
-from sdt3_mm.engine import (AtomicCheckpointHook, NonFiniteCheckHook,
-                            SafeCheckpointLoadingHook, StrictLoadingHook)
+from sdt3_mm.reliability import (AtomicCheckpointHook, NonFiniteCheckHook,
+                                 SafeCheckpointLoadingHook, StrictLoadingHook)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(

@@ -17,8 +17,7 @@ from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import Dataset
 
-from sdt3_mm.engine.hooks import NonFiniteCheckHook
-from sdt3_mm.utils import safe_torch_load
+from sdt3_mm.reliability import NonFiniteCheckHook, safe_torch_load
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(ROOT, 'tools/train.py')

@@ -8,7 +8,7 @@ import torch
 from mmengine.model import BaseTTAModel
 from torch import nn
 
-from sdt3_mm.engine import StrictLoadingHook
+from sdt3_mm.reliability import StrictLoadingHook
 
 
 class _Net(nn.Module):

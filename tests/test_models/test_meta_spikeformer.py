@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sdt3_mm.models import MetaSpikeClsHead, MetaSpikeFormer
-from sdt3_mm.models.utils import convert_official_state_dict
+from sdt3_mm.reliability import convert_official_state_dict
 
 FIXTURE = osp.join(
     osp.dirname(osp.dirname(__file__)), 'data',

@@ -6,8 +6,8 @@ import re
 import pytest
 import torch
 
-from sdt3_mm.models import (ESpikeFormer, MetaSpikeFormer,
-                            convert_official_state_dict)
+from sdt3_mm.models import ESpikeFormer, MetaSpikeFormer
+from sdt3_mm.reliability import convert_official_state_dict
 
 KEY_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'official_keys')
 ARCH_OF_FILE = {

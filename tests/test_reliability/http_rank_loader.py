@@ -5,7 +5,7 @@ import sys
 
 import torch.distributed as dist
 
-from sdt3_mm.utils.checkpoint_loading import load_from_http_safely
+from sdt3_mm.reliability.safe_loading import load_from_http_safely
 
 if __name__ == '__main__':
     dist.init_process_group('gloo')

@@ -1,7 +1,8 @@
 """A kill during a checkpoint write loses no checkpoint
 (``sdt3_mm.AtomicCheckpointHook``), and ``tools/train.py --resume`` without
 a path finds the newest complete checkpoint whatever state
-``last_checkpoint`` is in (``sdt3_mm.engine.find_resumable_checkpoint``)."""
+``last_checkpoint`` is in
+(``sdt3_mm.reliability.find_resumable_checkpoint``)."""
 import glob
 import importlib.util
 import os
@@ -22,11 +23,13 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
-from sdt3_mm.engine import (AtomicCheckpointHook, checkpoint_defect,
-                            find_resumable_checkpoint, is_complete_checkpoint)
-from sdt3_mm.engine.checkpoint_files import (is_temp_file, remove_temp_files,
-                                             temp_path, write_text_atomic)
-from sdt3_mm.utils import safe_checkpoint_loading, safe_torch_load
+from sdt3_mm.reliability import (AtomicCheckpointHook, checkpoint_defect,
+                                 find_resumable_checkpoint,
+                                 is_complete_checkpoint,
+                                 safe_checkpoint_loading, safe_torch_load,
+                                 write_atomic)
+from sdt3_mm.reliability.checkpoint_files import (is_temp_file,
+                                                  remove_temp_files, temp_path)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HERE = osp.dirname(osp.abspath(__file__))
@@ -63,12 +66,12 @@ def _temp_files(folder):
 def test_checkpoint_defect_names_what_is_wrong(tmp_path):
     assert checkpoint_defect(str(tmp_path / 'none.pth')) == 'missing'
     (tmp_path / 'empty.pth').write_bytes(b'')
-    assert checkpoint_defect(str(tmp_path / 'empty.pth')) == 'empty'
+    assert checkpoint_defect(str(tmp_path / 'empty.pth')) == 'empty (0 bytes)'
     truncated = _save_truncated(str(tmp_path / 'cut.pth'))
     assert checkpoint_defect(truncated).startswith('truncated')
     (tmp_path / 'text.pth').write_text('not a checkpoint')
-    assert checkpoint_defect(str(tmp_path / 'text.pth')) == \
-        'not a torch zip checkpoint'
+    assert checkpoint_defect(str(tmp_path /
+                                 'text.pth')).startswith('not a PyTorch file')
     with zipfile.ZipFile(tmp_path / 'plain.zip', 'w') as archive:
         archive.writestr('archive/notes.txt', 'no pickle')
     assert 'no data.pkl' in checkpoint_defect(str(tmp_path / 'plain.zip'))
@@ -76,6 +79,19 @@ def test_checkpoint_defect_names_what_is_wrong(tmp_path):
     assert checkpoint_defect(complete) is None
     assert is_complete_checkpoint(complete)
     assert not is_complete_checkpoint(truncated)
+
+
+def test_one_file_check_serves_loading_and_resuming(tmp_path):
+    """checkpoint_defect (resume) and safe_torch_load (loading) read a file
+    through the same check: a legacy (pre-1.6) file loads, but is no
+    checkpoint to resume from (its completeness cannot be told)."""
+    legacy = str(tmp_path / 'legacy.pth')
+    torch.save({'w': torch.ones(2)},
+               legacy,
+               _use_new_zipfile_serialization=False)
+    assert torch.equal(safe_torch_load(legacy)['w'], torch.ones(2))
+    assert checkpoint_defect(legacy).startswith("in torch's legacy")
+    assert not is_complete_checkpoint(legacy)
 
 
 def test_temp_files_are_hidden_and_removed(tmp_path):
@@ -91,8 +107,8 @@ def test_temp_files_are_hidden_and_removed(tmp_path):
     assert remove_temp_files(str(tmp_path / 'missing')) == []
 
     marker = str(tmp_path / 'last_checkpoint')
-    write_text_atomic(marker, 'a')
-    write_text_atomic(marker, 'b')
+    write_atomic(marker, 'a')
+    write_atomic(marker, 'b')
     assert open(marker).read() == 'b'
     assert sorted(os.listdir(tmp_path)) == ['.x.tmp', 'last_checkpoint']
 
@@ -524,7 +540,8 @@ def test_safe_loading_hook_restores_the_loaders_when_the_run_fails(tmp_path):
     replaced. Now they are back once the runner has loaded."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from sdt3_mm.engine import SafeCheckpointLoadingHook, StrictLoadingHook
+    from sdt3_mm.reliability import (SafeCheckpointLoadingHook,
+                                     StrictLoadingHook)
     before = dict(CheckpointLoader._schemes)
     _toy_runner(tmp_path / 'first', CheckpointHook(interval=1), 1).train()
     checkpoint = str(tmp_path / 'first' / 'epoch_1.pth')
@@ -585,7 +602,7 @@ def test_free_space_is_checked_before_the_first_save(tmp_path, monkeypatch,
     less than one is refused before anything is written."""
     import errno
 
-    from sdt3_mm.engine import checkpoint_files
+    from sdt3_mm.reliability import checkpoint_files
     free_bytes = 20 if free == 'one checkpoint' else 5
     monkeypatch.setattr(checkpoint_files, 'free_bytes', lambda _: free_bytes)
     runner = _toy_runner(tmp_path,
@@ -613,10 +630,10 @@ def test_free_space_is_checked_before_the_first_save(tmp_path, monkeypatch,
 def test_a_full_disk_names_last_checkpoint(tmp_path):
     import errno
     path = str(tmp_path / 'last_checkpoint')
-    write_text_atomic(path, 'epoch_1.pth')
+    write_atomic(path, 'epoch_1.pth')
     os.symlink('/dev/full', temp_path(path))  # its next write: ENOSPC
     with pytest.raises(OSError) as error:
-        write_text_atomic(path, 'epoch_2.pth')
+        write_atomic(path, 'epoch_2.pth')
     assert error.value.errno == errno.ENOSPC
     assert f'no space left to write {path}' in str(error.value)
     assert open(path).read() == 'epoch_1.pth'

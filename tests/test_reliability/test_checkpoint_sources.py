@@ -20,7 +20,7 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from sdt3_mm.models import ESpikeFormer
-from sdt3_mm.utils import safe_checkpoint_loading
+from sdt3_mm.reliability import safe_checkpoint_loading
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')
@@ -318,7 +318,7 @@ def test_a_damaged_download_is_not_cached(site):
     URL) and deleted, so that neither loader finds it later."""
     with open(str(site.served / 'half.pth'), 'wb') as f:
         f.write((site.served / 'evil.pth').read_bytes()[:300])
-    from sdt3_mm.utils import CheckpointFileError
+    from sdt3_mm.reliability import CheckpointFileError
     with safe_checkpoint_loading():
         with pytest.raises(CheckpointFileError, match='truncated') as error:
             CheckpointLoader.load_checkpoint(f'{site.url}/half.pth')

@@ -14,9 +14,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from sdt3_mm.engine.runner import (ResumableEpochBasedTrainLoop,
-                                   check_mid_epoch_resume)
-from sdt3_mm.utils import safe_torch_load
+from sdt3_mm.reliability import (ResumableEpochBasedTrainLoop,
+                                 check_mid_epoch_resume, safe_torch_load)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(ROOT, 'tools/train.py')

@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from sdt3_mm.utils import safe_torch_load
+from sdt3_mm.reliability import safe_torch_load
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN = osp.join(ROOT, 'tools/train.py')

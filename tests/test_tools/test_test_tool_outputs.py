@@ -237,7 +237,7 @@ def test_publish_model_keeps_the_weights_only(checkpoints, tmp_path):
 
     import torch
 
-    from sdt3_mm.utils import safe_torch_load
+    from sdt3_mm.reliability import safe_torch_load
     checkpoint, _ = checkpoints['cls']
     published = _publish(checkpoint, tmp_path, 'cls.pth')
     with open(published, 'rb') as f:
@@ -267,7 +267,7 @@ def test_publish_model_with_ema(tmp_path):
     state_dict) by default, with --no-ema the trained ones."""
     import torch
 
-    from sdt3_mm.utils import safe_torch_load
+    from sdt3_mm.reliability import safe_torch_load
     config = str(tmp_path / 'ema.py')
     with open(config, 'w') as f:
         f.write(

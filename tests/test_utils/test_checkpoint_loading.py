@@ -14,11 +14,11 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 from PIL import Image
 
-from sdt3_mm.engine import SafeCheckpointLoadingHook
-from sdt3_mm.utils import (enable_safe_checkpoint_loading,
-                           restore_checkpoint_loader, safe_checkpoint_loading,
-                           safe_torch_load)
-from sdt3_mm.utils.checkpoint_loading import (load_from_http_safely,
+from sdt3_mm.reliability import (SafeCheckpointLoadingHook,
+                                 enable_safe_checkpoint_loading,
+                                 restore_checkpoint_loader,
+                                 safe_checkpoint_loading, safe_torch_load)
+from sdt3_mm.reliability.safe_loading import (load_from_http_safely,
                                               load_from_local_safely,
                                               refuse_unknown_mmengine_scheme)
 
@@ -337,7 +337,7 @@ def test_every_scheme_is_switched_and_restored():
         during = dict(CheckpointLoader._schemes)
         assert during.keys() == before.keys()
         for scheme, loader in during.items():
-            assert loader.__module__ == 'sdt3_mm.utils.checkpoint_loading', \
+            assert loader.__module__ == 'sdt3_mm.reliability.safe_loading', \
                 (scheme, loader)
             assert loader is not refuse_unknown_mmengine_scheme, scheme
         assert during['http://'] is during['https://'] is \
@@ -477,7 +477,7 @@ def _damaged(tmp_path, kind):
 ])
 def test_a_damaged_checkpoint_is_refused_naming_the_file(
         tmp_path, kind, error, message):
-    from sdt3_mm.utils import CheckpointFileError
+    from sdt3_mm.reliability import CheckpointFileError
     path = _damaged(tmp_path, kind)
     expected = dict(
         CheckpointFileError=CheckpointFileError,
@@ -554,7 +554,7 @@ def test_every_entry_point_refuses_a_damaged_checkpoint(
         tmp_path, entry, kind, error, message):
     """The checks are made where every loader of sdt3_mm ends
     (safe_torch_load), so every way into a checkpoint makes them."""
-    from sdt3_mm.utils import CheckpointFileError
+    from sdt3_mm.reliability import CheckpointFileError
     path = _damaged(tmp_path, kind)
     expected = dict(
         CheckpointFileError=CheckpointFileError, ValueError=ValueError)[error]

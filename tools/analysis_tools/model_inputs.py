@@ -8,7 +8,7 @@ directory.
 from mmengine.config import DictAction
 
 from sdt3_mm.analysis import model_inputs
-from sdt3_mm.utils import safe_checkpoint_loading
+from sdt3_mm.reliability import safe_checkpoint_loading
 
 analysis_batches = model_inputs.analysis_batches
 

@@ -12,10 +12,10 @@ on. The published file holds tensors and plain Python values only, and is
 checked to load with ``torch.load(weights_only=True)`` and nothing else
 allowed before it is named.
 
-The input is read with :func:`sdt3_mm.utils.safe_torch_load` (weights-only,
-with exactly mmengine's runner-checkpoint classes allowed). ``meta`` keeps
-``dataset_meta`` (the class names and palette the inferencers show),
-``epoch``, ``iter`` and ``mmengine_version``, and adds
+The input is read with :func:`sdt3_mm.reliability.safe_torch_load`
+(weights-only, with exactly mmengine's runner-checkpoint classes allowed).
+``meta`` keeps ``dataset_meta`` (the class names and palette the
+inferencers show), ``epoch``, ``iter`` and ``mmengine_version``, and adds
 ``sdt3_mm_version``; the rest (the config text, seed, experiment name and
 time) is dropped. With mmengine's ``EMAHook`` the runner keeps the averaged
 weights in ``state_dict`` and the trained ones in ``ema_state_dict``; the
@@ -38,7 +38,7 @@ import warnings
 
 import torch
 
-from sdt3_mm.utils import safe_torch_load
+from sdt3_mm.reliability import safe_torch_load, write_atomic
 from sdt3_mm.version import __version__
 
 # What meta keeps of a runner checkpoint's meta.
@@ -163,14 +163,7 @@ def publish(in_file, out_file, no_ema=False):
     os.makedirs(osp.dirname(osp.abspath(final)), exist_ok=True)
     # Renamed into place once complete: no half-written file under the
     # final name.
-    tmp = f'{final}.{os.getpid()}.tmp'
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, final)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    write_atomic(final, data)
     return final, dropped
 
 

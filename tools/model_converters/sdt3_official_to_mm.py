@@ -18,10 +18,8 @@ import os.path as osp
 
 import torch
 
-from sdt3_mm.models.utils import (convert_official_state_dict,
-                                  is_official_state_dict)
-from sdt3_mm.models.utils.pretrained import describe_arch
-from sdt3_mm.utils import safe_torch_load
+from sdt3_mm.reliability import (convert_official_state_dict, describe_arch,
+                                 is_official_state_dict, safe_torch_load)
 
 
 def parse_args():

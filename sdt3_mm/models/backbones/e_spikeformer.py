@@ -12,7 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from sdt3_mm.registry import MODELS
 from sdt3_mm.utils.arguments import is_integer
 from ..utils.block_checkpoint import checkpoint_block
-from ..utils.pretrained import load_pretrained_backbone
+from sdt3_mm.reliability import load_pretrained_backbone
 from ..utils.spike_code_ops import SpikeConv2d
 from ..utils.spike_contract import (ConstantScale, ConstantScales,
                                     scale_output_channels_)

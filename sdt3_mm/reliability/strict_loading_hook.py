@@ -7,7 +7,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from sdt3_mm.registry import HOOKS
-from sdt3_mm.utils.checkpoint_loading import check_checkpoint_content
+from .checkpoint_content import check_checkpoint_content
 
 # mmengine's runner strips this prefix (DDP's) from checkpoint keys before
 # loading (``Runner.load_checkpoint``'s default ``revise_keys``).
@@ -33,6 +33,10 @@ def checkpoint_mismatches(model, checkpoint, allowed=()):
         are not allowed, and of those that are; each names the key and,
         for a size mismatch, both shapes.
     """
+    # What mmengine's runner copies into the model (its
+    # _load_checkpoint_to_model): 'state_dict' if there, else the whole
+    # checkpoint; not model_state_dict(), which also reads an official
+    # checkpoint's 'model' that the runner does not.
     state_dict = checkpoint.get('state_dict', checkpoint)
     loaded = {
         _WRAPPER_PREFIX.sub('', key): value
@@ -100,7 +104,7 @@ class StrictLoadingHook(Hook):
             shape. Defaults to none.
 
     Before comparing, it checks what was loaded with
-    :func:`~sdt3_mm.utils.check_checkpoint_content` (as sdt3_mm's loaders
+    :func:`~.checkpoint_content.check_checkpoint_content` (as sdt3_mm's loaders
     do), so that a checkpoint read by mmengine's own loader is refused as
     well when it is not a dict or its model weights hold NaN or Inf.
 

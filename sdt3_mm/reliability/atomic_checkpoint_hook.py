@@ -10,10 +10,11 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from sdt3_mm.registry import HOOKS
-from .. import checkpoint_files
-from ..checkpoint_files import (format_bytes, is_no_space_error,
-                                remove_temp_files, replace_durably, temp_path,
-                                write_text_atomic)
+from . import checkpoint_files
+from .checkpoint_content import tensor_bytes
+from .checkpoint_files import (format_bytes, is_no_space_error,
+                               remove_temp_files, replace_durably, temp_path,
+                               write_atomic)
 
 
 @HOOKS.register_module()
@@ -57,7 +58,7 @@ class AtomicCheckpointHook(CheckpointHook):
     ``max_keep_ckpts=1``), and with ``save_best`` two best checkpoints
     (model only) while one replaces the other. Before the first save the
     hook estimates a checkpoint's size from the tensors of the model's and
-    the optimizer's state (:func:`~sdt3_mm.engine.tensor_bytes`, a lower
+    the optimizer's state (:func:`~.checkpoint_content.tensor_bytes`, a lower
     bound: the demo classifier's 31.0 MB of tensors make a 31.6 MB file)
     and, if the free space of ``out_dir`` is short of that, logs a warning
     naming the folder, what is free and what the run will need. Before
@@ -138,7 +139,7 @@ class AtomicCheckpointHook(CheckpointHook):
         # from all ranks, but skip the following procedure (as mmengine).
         if not is_main_process():
             return
-        write_text_atomic(
+        write_atomic(
             osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
         for old in stale:
             self._remove(
@@ -276,7 +277,7 @@ class AtomicCheckpointHook(CheckpointHook):
         states = [model.state_dict()]
         if save_optimizer and getattr(runner, 'optim_wrapper', None):
             states.append(runner.optim_wrapper.state_dict())
-        return checkpoint_files.tensor_bytes(states)
+        return tensor_bytes(states)
 
     def _space_needs(self, size):
         """What a save needs, in words (``size``: the checkpoint's

@@ -5,10 +5,10 @@ import re
 
 from mmengine.logging import MMLogger
 
-from sdt3_mm.utils.checkpoint_loading import (CheckpointFileError,
-                                              safe_checkpoint_loader)
+from .checkpoint_content import model_state_dict
 from .official_checkpoint import (convert_official_state_dict,
                                   is_official_state_dict, summarize_keys)
+from .safe_loading import CheckpointFileError, safe_checkpoint_loader
 
 
 def read_state_dict(checkpoint):
@@ -17,7 +17,7 @@ def read_state_dict(checkpoint):
     Accepts a flat state dict or one under ``'state_dict'`` (mmengine) or
     ``'model'`` (the official training code). The file is always read with
     sdt3_mm's weights-only loader of its scheme (see
-    :func:`~sdt3_mm.utils.checkpoint_loading.safe_checkpoint_loader`),
+    :func:`~.safe_loading.safe_checkpoint_loader`),
     whether or not safe loading is switched on for mmengine: no code in
     the file runs, whatever its source (path, URL, ``open-mmlab://``...).
 
@@ -53,10 +53,7 @@ def read_state_dict(checkpoint):
     except Exception as error:  # a failed download, say
         raise RuntimeError(f'could not read checkpoint {checkpoint}: '
                            f'{type(error).__name__}: {error}') from error
-    for key in ('state_dict', 'model'):
-        if isinstance(loaded.get(key), dict):
-            return loaded[key]
-    return loaded
+    return model_state_dict(loaded)
 
 
 def describe_arch(state_dict):

@@ -1,9 +1,7 @@
 """An epoch-based training loop that resumes inside an epoch, and a check
 that refuses the resume mmengine's own loop cannot do exactly."""
 import inspect
-import os
 import os.path as osp
-import re
 import time
 
 from mmengine.logging import print_log
@@ -12,7 +10,8 @@ from mmengine.runner import EpochBasedTrainLoop as _MMEngineEpochLoop
 from mmengine.runner import find_latest_checkpoint
 
 from sdt3_mm.registry import LOOPS
-from sdt3_mm.utils import safe_torch_load
+from .checkpoint_files import newest_epoch_checkpoint
+from .safe_loading import safe_torch_load
 
 
 def _saved_iters_per_epoch(get_info):
@@ -230,16 +229,6 @@ def _builds_mmengine_epoch_loop(cfg):
             and loop_cls.run_epoch is _MMEngineEpochLoop.run_epoch)
 
 
-def _newest_epoch_checkpoint(folder):
-    """The ``epoch_<n>.pth`` of largest ``n`` in ``folder``, or None."""
-    numbers = [
-        int(match.group(1))
-        for match in (re.fullmatch(r'epoch_(\d+)\.pth', name)
-                      for name in os.listdir(folder)) if match
-    ]
-    return osp.join(folder, f'epoch_{max(numbers)}.pth') if numbers else None
-
-
 def check_mid_epoch_resume(cfg, checkpoint=None):
     """Refuse to resume mmengine's ``EpochBasedTrainLoop`` from a checkpoint
     taken inside an epoch.
@@ -319,7 +308,7 @@ def check_mid_epoch_resume(cfg, checkpoint=None):
         newest = 'resume from an epoch checkpoint'
     else:
         folder = osp.dirname(osp.abspath(path))
-        newest = _newest_epoch_checkpoint(folder)
+        newest = newest_epoch_checkpoint(folder)
         newest = (f'resume from the newest epoch checkpoint, {newest}'
                   if newest else f'resume from an epoch checkpoint (there '
                   f'is no epoch_<n>.pth in {folder})')

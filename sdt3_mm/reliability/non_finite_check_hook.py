@@ -12,9 +12,9 @@ from mmengine.optim import OptimWrapperDict
 from mmengine.runner import IterBasedTrainLoop
 
 from sdt3_mm.registry import HOOKS
-
-# How many offending tensors an error names (then a count of the rest).
-_MAX_NAMES = 5
+from sdt3_mm.utils.arguments import is_integer
+from .checkpoint_content import (all_finite, describe_non_finite,
+                                 floating_tensors)
 
 
 @HOOKS.register_module()
@@ -68,11 +68,12 @@ class NonFiniteCheckHook(Hook):
         ValueError: At construction, if ``interval`` is not a positive
             integer.
         FloatingPointError: From a training hook, naming what went
-            non-finite (loss entries, ``grad_norm``, or up to five
-            parameter, buffer or checkpoint entries and the count of the
-            rest), the iteration and epoch, the learning rate in use and
-            the last complete checkpoint to resume from (mmengine's
-            ``last_ckpt``) or that there is none. The message is also
+            non-finite (loss entries, ``grad_norm``, or up to ten
+            parameter, buffer or checkpoint entries with their NaN and Inf
+            counts, and the count of the rest), the iteration and
+            epoch, the learning rate in use and the last complete
+            checkpoint to resume from (mmengine's ``last_ckpt``) or that
+            there is none. The message is also
             logged at error level.
     """
 
@@ -81,8 +82,7 @@ class NonFiniteCheckHook(Hook):
     priority = 'ABOVE_NORMAL'
 
     def __init__(self, interval=1):
-        integer = isinstance(interval, int) and not isinstance(interval, bool)
-        if not integer or interval < 1:
+        if not is_integer(interval) or interval < 1:
             raise ValueError(
                 f'interval must be a positive integer, got {interval!r}')
         self.interval = interval
@@ -127,21 +127,17 @@ class NonFiniteCheckHook(Hook):
             # The log history may hold non-finite values legitimately
             # (gradient norms of steps skipped under fp16 loss scaling).
             if key != 'message_hub':
-                tensors.extend(_floating_tensors(value, key))
+                tensors.extend(floating_tensors(value, key))
         with torch.no_grad():
-            if _all_finite([tensor for _, tensor in tensors]).item():
+            if all_finite(tensor for _, tensor in tensors).item():
                 return
-            bad = [
-                name for name, tensor in tensors
-                if not torch.isfinite(tensor).all()
-            ]
-        if bad:
+        problem = _describe(tensors, 'entries')
+        if problem:
             where = ('in the checkpoint being written after training '
                      f'iteration {checkpoint.get("meta", {}).get("iter")}')
             if _epoch_based(runner):
                 where += f' (epoch {runner.epoch + 1})'
-            self._fail(runner, where + '; it was not written',
-                       [_describe(bad, len(tensors), 'entries')])
+            self._fail(runner, where + '; it was not written', [problem])
 
     def _check(self, runner, outputs, check_state, stepped=True):
         """Return descriptions of the non-finite values, [] if none.
@@ -165,7 +161,7 @@ class NonFiniteCheckHook(Hook):
             problems.append(f'grad_norm={grad_norm}')
         tensors = list(_model_tensors(runner)) if check_state else []
         with torch.no_grad():
-            ok = _all_finite([value for _, value in loss_tensors + tensors])
+            ok = all_finite(value for _, value in loss_tensors + tensors)
         ok = ok & (not problems)
         if get_world_size() > 1:
             ok = ok.to(torch.int32)
@@ -180,13 +176,9 @@ class NonFiniteCheckHook(Hook):
                 for key, value in loss_tensors
                 if not torch.isfinite(value).all()
             ] + problems
-            bad = [
-                name for name, tensor in tensors
-                if not torch.isfinite(tensor).all()
-            ]
-        if bad:
-            problems.append(
-                _describe(bad, len(tensors), 'parameters and buffers'))
+        state_problem = _describe(tensors, 'parameters and buffers')
+        if state_problem:
+            problems.append(state_problem)
         if not problems:
             problems.append('non-finite values on another rank '
                             '(see the error of that rank)')
@@ -219,29 +211,6 @@ class NonFiniteCheckHook(Hook):
         raise FloatingPointError(message)
 
 
-def _all_finite(tensors):
-    """Whether all values of all ``tensors`` are finite, as a 0-d bool
-    tensor on the device of the first (no synchronisation).
-
-    One reduction per tensor, ``aminmax``: minimum and maximum are both
-    finite exactly when all values are (NaN propagates to both, an
-    infinity is one of them). On CPU it is about 5x faster than
-    ``isfinite().all()`` and allocates nothing tensor-sized.
-    """
-    extrema = []
-    for tensor in tensors:
-        if tensor.is_complex():
-            tensor = torch.view_as_real(tensor)
-        if tensor.numel():
-            extrema.extend(torch.aminmax(tensor))
-    if not extrema:
-        return torch.tensor(True)
-    device = extrema[0].device
-    # stack promotes to the widest dtype, which holds every value exactly.
-    extrema = torch.stack([value.to(device) for value in extrema])
-    return extrema.isfinite().all()
-
-
 def _epoch_based(runner):
     # IterBasedTrainLoop runs one endless "epoch"; other loops count them.
     return not isinstance(runner.train_loop, IterBasedTrainLoop)
@@ -258,25 +227,6 @@ def _model_tensors(runner):
     for name, buffer in model.named_buffers():
         if buffer.is_floating_point() or buffer.is_complex():
             yield name, buffer
-
-
-def _floating_tensors(value, path):
-    """Return (path, tensor) for the floating tensors nested in ``value``
-    (dicts, lists and tuples)."""
-    if isinstance(value, torch.Tensor):
-        if value.is_floating_point() or value.is_complex():
-            return [(path, value.detach())]
-        return []
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, (list, tuple)):
-        items = enumerate(value)
-    else:
-        return []
-    tensors = []
-    for key, item in items:
-        tensors.extend(_floating_tensors(item, f'{path}/{key}'))
-    return tensors
 
 
 def _wrappers(runner):
@@ -332,9 +282,10 @@ def _learning_rates(runner):
     return '; '.join(parts)
 
 
-def _describe(names, total, what):
-    listed = ', '.join(names[:_MAX_NAMES])
-    more = len(names) - _MAX_NAMES
-    if more > 0:
-        listed += f' and {more} more'
-    return f'{len(names)} of {total} {what} non-finite: {listed}'
+def _describe(tensors, what):
+    """``'N of M <what> non-finite: <names with counts>'`` for the
+    non-finite ones among ``tensors`` (name, tensor), or None if none."""
+    count, description = describe_non_finite(tensors)
+    if not count:
+        return None
+    return f'{count} of {len(tensors)} {what} non-finite: {description}'

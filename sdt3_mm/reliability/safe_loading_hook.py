@@ -2,14 +2,14 @@
 from mmengine.hooks import Hook
 
 from sdt3_mm.registry import HOOKS
-from sdt3_mm.utils.checkpoint_loading import (enable_safe_checkpoint_loading,
-                                              restore_checkpoint_loader)
+from .safe_loading import (enable_safe_checkpoint_loading,
+                           restore_checkpoint_loader)
 
 
 @HOOKS.register_module()
 class SafeCheckpointLoadingHook(Hook):
     """Load checkpoints of every source through
-    :func:`~sdt3_mm.utils.safe_torch_load` while the runner loads them.
+    :func:`~.safe_loading.safe_torch_load` while the runner loads them.
 
     torch 2.13 loads with ``weights_only=True`` by default, which rejects
     the checkpoints mmengine's runner writes (``--resume``, ``load_from``
@@ -39,13 +39,13 @@ class SafeCheckpointLoadingHook(Hook):
     the loading itself (a refused or damaged checkpoint, a ``Pretrained``
     init that raises) leaves sdt3_mm's (weights-only) loaders in place;
     ``tools/train.py`` and ``tools/test.py`` run the runner inside
-    :func:`~sdt3_mm.utils.safe_checkpoint_loading`, which restores them
+    :func:`~.safe_loading.safe_checkpoint_loading`, which restores them
     however the block ends: do the same for such a run in code.
 
     Raises:
         RuntimeError: In ``before_run``, if another plugin's loader is
             registered for any scheme (see
-            :func:`~sdt3_mm.utils.enable_safe_checkpoint_loading`).
+            :func:`~.safe_loading.enable_safe_checkpoint_loading`).
     """
 
     # First in before_run, so that hooks after it may load checkpoints too,

@@ -52,6 +52,9 @@ from mmengine.logging import print_log
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .checkpoint_content import check_checkpoint_content
+from .checkpoint_files import checkpoint_file_defect
+
 
 def _history_buffer_method(owner, name):
     """The one ``getattr`` a runner checkpoint needs.
@@ -162,156 +165,13 @@ class CheckpointFileError(RuntimeError):
     all, or one torch fails to load. The message names the file."""
 
 
-# torch's zip format (since 1.6) and the magic number that the legacy
-# format pickles first (after the pickle protocol's few opening bytes).
-_ZIP_MAGIC = b'PK\x03\x04'
-_LEGACY_MAGIC = b'\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
-# How many non-finite tensors an error lists by name.
-_NAMED_AT_MOST = 10
-
-
-def _integrity_defect(f):
-    """Why the bytes of ``f`` are not a whole PyTorch checkpoint, if so.
-
-    For torch's zip format, the central directory is read and every record
-    is read through with its CRC-32 checked (``ZipFile.testzip``): torch's
-    own zip reader checks no CRC, so bytes zeroed or flipped inside a
-    weight would load as other weights. That is one read of the file. A
-    legacy (pre-1.6) file has no checksums; only its magic number is
-    checked.
-
-    Args:
-        f (str | os.PathLike | file-like): A path, or a seekable binary
-            file object (read from its current position, which is then
-            restored).
-
-    Returns:
-        str | None: None for a sound file, else a reason that reads after
-        "it is".
-    """
-    if isinstance(f, (str, os.PathLike)):
-        with open(f, 'rb') as opened:
-            return _integrity_defect(opened)
-    start = f.tell()
-    try:
-        head = f.read(64)
-        if not head:
-            return 'empty (0 bytes)'
-        if head.startswith(_ZIP_MAGIC):
-            f.seek(start)
-            try:
-                with zipfile.ZipFile(f) as archive:
-                    names = archive.namelist()
-                    damaged = archive.testzip()
-            except zipfile.BadZipFile as error:
-                return (f'truncated or damaged: its zip directory cannot '
-                        f'be read ({error})')
-            except (zlib.error, EOFError, ValueError) as error:
-                return f'damaged: a zip record cannot be read ({error})'
-            if damaged is not None:
-                return (f'damaged: its record {damaged} fails its CRC '
-                        f'check (bytes changed since it was written)')
-            if not any(name.endswith('data.pkl') for name in names):
-                return 'a zip archive, but no PyTorch file (no data.pkl)'
-            return None
-        if _LEGACY_MAGIC in head:
-            return None
-        return ('not a PyTorch file (neither a zip archive nor torch\'s '
-                'legacy format)')
-    finally:
-        f.seek(start)
-
-
-def _model_state_dict(checkpoint):
-    """The model weights of a loaded checkpoint: ``state_dict`` (mmengine)
-    or ``model`` (the official training code) when a dict, else the
-    checkpoint itself (a plain state dict)."""
-    for key in ('state_dict', 'model'):
-        if isinstance(checkpoint.get(key), dict):
-            return checkpoint[key]
-    return checkpoint
-
-
-def _sum64(tensor):
-    """The sum of ``tensor``'s values (of their magnitudes if complex) in
-    float64, on the CPU."""
-    tensor = tensor.detach()
-    if tensor.is_complex():
-        tensor = tensor.abs()
-    return tensor.sum(dtype=torch.float64).cpu()
-
-
-def check_checkpoint_content(checkpoint, source):
-    """Refuse a loaded checkpoint that is not a dict, or whose model
-    weights hold NaN or Inf.
-
-    What is checked: every floating-point (and complex) tensor of the
-    model's state dict, i.e. ``checkpoint['state_dict']`` of a runner
-    checkpoint, ``checkpoint['model']`` of an official one, or the
-    checkpoint itself when it is a plain dict of tensors: parameters and
-    buffers alike (a BN ``running_var`` too). What is not: the optimizer
-    state, the parameter schedulers, ``meta`` and the ``message_hub``,
-    which may hold non-finite values legitimately (a logged loss of inf).
-    A model evaluated with a NaN weight prints metrics of NaN outputs; a
-    run resumed from it trains NaN.
-
-    Args:
-        checkpoint (object): What the file held.
-        source (str): The file (or URL), named in errors.
-
-    Raises:
-        TypeError: If ``checkpoint`` is not a dict (a pickled list, a bare
-            tensor).
-        ValueError: If a tensor of the model's state dict holds NaN or Inf;
-            the message names the tensors (the first ten) with their
-            counts.
-    """
-    if not isinstance(checkpoint, dict):
-        raise TypeError(
-            f'checkpoint {source} holds a {type(checkpoint).__name__}, not '
-            f'a state dict (a dict of tensors, or a runner checkpoint with '
-            f'one under \'state_dict\')')
-    tensors = [(key, value)
-               for key, value in _model_state_dict(checkpoint).items()
-               if isinstance(value, torch.Tensor) and (
-                   value.is_floating_point() or value.is_complex())]
-    if not tensors:
-        return
-    # One sum per tensor (in float64, which no weight overflows) and one
-    # check of all sums: NaN and Inf propagate into a sum, and only the
-    # tensors whose sum is not finite are looked at element by element.
-    # (isfinite().all() tensor by tensor took 7 times as long on the demo
-    # classifier: 24 ms against 3.5 ms for its 508 tensors.)
-    sums = torch.stack([_sum64(value) for _, value in tensors])
-    suspects = (~torch.isfinite(sums)).nonzero().flatten().tolist()
-    bad = []
-    for index in suspects:
-        key, value = tensors[index]
-        finite = torch.isfinite(value)
-        if bool(finite.all()):
-            continue  # (finite values whose sum overflowed float64)
-        nan = int(torch.isnan(value).sum())
-        inf = value.numel() - int(finite.sum()) - nan
-        counts = ', '.join(f'{n} {kind}'
-                           for n, kind in ((nan, 'NaN'), (inf, 'Inf')) if n)
-        bad.append(f'{key} ({counts} of {value.numel()})')
-    if bad:
-        more = (f', and {len(bad) - _NAMED_AT_MOST} more'
-                if len(bad) > _NAMED_AT_MOST else '')
-        raise ValueError(
-            f'checkpoint {source} has non-finite values in '
-            f'{len(bad)} tensor(s) of its model state dict: '
-            f'{"; ".join(bad[:_NAMED_AT_MOST])}{more}. The weights are '
-            f'damaged (or the run that saved them diverged); a model '
-            f'with them computes NaN.')
-
-
 def safe_torch_load(f, map_location=None, source=None):
     """``torch.load`` a checkpoint with ``weights_only=True``, after
     checking its bytes, and check what it holds.
 
     Before loading, the file is checked whole (see
-    :func:`_integrity_defect`): an empty, truncated, damaged (a zip record
+    :func:`~.checkpoint_files.checkpoint_file_defect`, every zip record's
+    CRC read): an empty, truncated, damaged (a zip record
     failing its CRC check) or non-PyTorch file is refused, naming the file
     and the defect. Then plain state dicts load as they are. A file the
     weights-only unpickler rejects is loaded once more with mmengine's
@@ -320,7 +180,7 @@ def safe_torch_load(f, map_location=None, source=None):
     beyond what torch's weights-only unpickler and those classes allow.
     Both torch's zip format and its legacy format are accepted. Last, the
     loaded checkpoint must be a dict whose model weights are finite (see
-    :func:`check_checkpoint_content`).
+    :func:`~.checkpoint_content.check_checkpoint_content`).
 
     Every loader of sdt3_mm ends here (``tools/test.py``, ``--resume``,
     ``load_from``, ``Pretrained`` init, the converter, the analysis and
@@ -347,10 +207,11 @@ def safe_torch_load(f, map_location=None, source=None):
             defaults and those of a runner checkpoint; the message names
             the file (``source``) and the refused globals (or torch's
             reason, such as a refused ``getattr``).
-        TypeError, ValueError: See :func:`check_checkpoint_content`.
+        TypeError, ValueError: See
+            :func:`~.checkpoint_content.check_checkpoint_content`.
     """
     source = source or _describe_source(f)
-    defect = _integrity_defect(f)
+    defect = checkpoint_file_defect(f)
     if defect is not None:
         raise CheckpointFileError(
             f'could not read checkpoint {source}: it is {defect}')
@@ -768,7 +629,7 @@ def enable_safe_checkpoint_loading():
     (``load_from``, ``--resume``), ``test.py`` and ``Pretrained`` init all
     go through them until :func:`restore_checkpoint_loader` is given what
     this returns. Prefer :func:`safe_checkpoint_loading` or
-    :class:`~sdt3_mm.engine.SafeCheckpointLoadingHook`, which restore it.
+    :class:`~.safe_loading_hook.SafeCheckpointLoadingHook`, which restore it.
 
     Returns:
         dict: Each scheme -> the loader that was in place (mmengine's own

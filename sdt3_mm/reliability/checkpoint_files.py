@@ -1,19 +1,20 @@
-"""Checkpoint files on a local disk: written atomically, checked cheaply,
-and found again for ``--resume``.
+"""Checkpoint files on a local disk: written atomically, checked without
+loading, and found again for ``--resume``.
 
-A checkpoint counts as *complete* when it is a readable torch zip archive
-(the format ``torch.save`` has written since torch 1.6): its zip central
-directory, which torch writes last, is there, and it lists the
-``<archive>/data.pkl`` record. A write cut short (a killed process, a full
-disk) leaves no central directory, so the check catches truncation
-without loading anything. It does not verify the bytes of each record
-(loading does: :func:`~sdt3_mm.utils.safe_torch_load` checks every
-record's CRC).
+One check of a file's bytes, :func:`checkpoint_file_defect`, serves both
+readers: loading (:func:`~sdt3_mm.reliability.safe_torch_load`) reads
+every zip record through its CRC-32, and accepts torch's legacy (pre-1.6)
+format; the resume search (:func:`checkpoint_defect`,
+:func:`find_resumable_checkpoint`) reads only the zip central directory,
+which torch writes last: a write cut short (a killed process, a full disk)
+leaves none, so truncation is caught without reading the tensors. A checkpoint counts as *complete* when it is a
+torch zip archive (the format ``torch.save`` has written since torch 1.6)
+whose directory can be read and lists a ``data.pkl`` record.
 
 Files being written are named ``.<name>.partial.tmp`` (see
 :func:`temp_path`): a leading dot and a ``.tmp`` suffix, so that neither
 :func:`find_resumable_checkpoint` nor any ``*.pth`` glob mistakes them for
-checkpoints.
+checkpoints. :func:`write_atomic` is the one way a whole file is written.
 """
 import errno
 import os
@@ -21,21 +22,19 @@ import os.path as osp
 import re
 import shutil
 import zipfile
+import zlib
 
-import torch
 from mmengine.logging import print_log
-
-__all__ = [
-    'checkpoint_defect', 'find_resumable_checkpoint', 'is_complete_checkpoint',
-    'tensor_bytes'
-]
 
 # mmengine CheckpointHook's default names; other ``filename_tmpl`` names are
 # only found through ``last_checkpoint``.
 _CHECKPOINT_NAME = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 _TEMP_PREFIX = '.'
 _TEMP_SUFFIX = '.partial.tmp'
+# torch's zip format (since 1.6) and the magic number that the legacy
+# format pickles first (after the pickle protocol's few opening bytes).
 _ZIP_MAGIC = b'PK\x03\x04'
+_LEGACY_MAGIC = b'\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
 
 
 def temp_path(path):
@@ -116,23 +115,24 @@ def replace_durably(src, dst):
     _fsync_folder(osp.dirname(dst))
 
 
-def write_text_atomic(path, text):
-    """Write ``text`` to ``path`` through :func:`temp_path` and
-    :func:`replace_durably`: ``path`` holds the old text or the new one
-    whenever the process is killed.
+def write_atomic(path, data):
+    """Write ``data`` to ``path`` through :func:`temp_path` and
+    :func:`replace_durably`: ``path`` holds the old content or the new one
+    whenever the process is killed, never a part.
 
     Args:
         path (str): A local file.
-        text (str): Its new content.
+        data (str | bytes): Its new content (text is written as UTF-8).
 
     Raises:
         OSError: ``ENOSPC`` naming ``path`` when the disk (or the quota) is
-            full; ``path`` keeps its old text and the temp file is removed.
+            full; ``path`` keeps its old content and the temp file is
+            removed.
     """
     tmp = temp_path(path)
     try:
-        with open(tmp, 'w') as f:
-            f.write(text)
+        with open(tmp, 'wb') as f:
+            f.write(data.encode() if isinstance(data, str) else data)
         replace_durably(tmp, path)
     except OSError as error:
         if osp.isfile(tmp):
@@ -143,40 +143,6 @@ def write_text_atomic(path, text):
                 f'{format_bytes(free_bytes(osp.dirname(path) or "."))} '
                 f'free); it keeps its old content') from error
         raise
-
-
-def tensor_bytes(obj):
-    """Bytes of the tensors in ``obj`` (nested dicts, lists and tuples),
-    each storage counted once.
-
-    That is what ``torch.save`` writes for them; the file holds a little
-    more (the pickle, the zip headers, the message hub: about 2 % for the
-    demo classifier's runner checkpoint, 31.0 MB of tensors in a 31.6 MB
-    file), so this is a lower bound of a checkpoint's size.
-
-    Args:
-        obj (object): A state dict, an optimizer's, or a list of them.
-
-    Returns:
-        int: The bytes.
-    """
-    seen = set()
-
-    def walk(item):
-        if isinstance(item, torch.Tensor):
-            storage = item.untyped_storage()
-            key = (storage.data_ptr(), storage.nbytes())
-            if key in seen:
-                return 0
-            seen.add(key)
-            return storage.nbytes()
-        if isinstance(item, dict):
-            return sum(walk(value) for value in item.values())
-        if isinstance(item, (list, tuple)):
-            return sum(walk(value) for value in item)
-        return 0
-
-    return walk(obj)
 
 
 def free_bytes(folder):
@@ -199,40 +165,96 @@ def is_no_space_error(error):
                       OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def checkpoint_defect(path):
-    """Why ``path`` is not a complete checkpoint, if it is not.
+def checkpoint_file_defect(f, verify_records=True, allow_legacy=True):
+    """Why the bytes of ``f`` are not a whole PyTorch checkpoint, if so.
 
-    Reads the zip central directory only (no unpickling, no tensors).
+    For torch's zip format, the central directory is read and, with
+    ``verify_records``, every record is read through with its CRC-32
+    checked (``ZipFile.testzip``): torch's own zip reader checks no CRC,
+    so bytes zeroed or flipped inside a weight would load as other
+    weights. That is one read of the file; without ``verify_records`` only
+    the directory is read. A legacy (pre-1.6) file has no checksums and no
+    directory; only its magic number is checked.
+
+    Args:
+        f (str | os.PathLike | file-like): A path, or a seekable binary
+            file object (read from its current position, which is then
+            restored).
+        verify_records (bool): Read every zip record through its CRC.
+            Defaults to True.
+        allow_legacy (bool): Take torch's legacy format as whole (whether
+            it is cannot be told). Defaults to True.
+
+    Returns:
+        str | None: None for a sound file, else a reason that reads after
+        "it is": ``'empty (0 bytes)'``,
+        ``'truncated or damaged: ...'`` (no readable zip directory),
+        ``'damaged: ...'`` (a record failing its CRC check), ``'a zip
+        archive, but no PyTorch file (no data.pkl)'``, ``'in torch's
+        legacy format ...'`` (with ``allow_legacy=False``) or ``'not a
+        PyTorch file ...'``.
+
+    Raises:
+        OSError: If the path cannot be opened (``FileNotFoundError`` for a
+            missing one).
+    """
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, 'rb') as opened:
+            return checkpoint_file_defect(opened, verify_records, allow_legacy)
+    start = f.tell()
+    try:
+        head = f.read(64)
+        if not head:
+            return 'empty (0 bytes)'
+        if head.startswith(_ZIP_MAGIC):
+            f.seek(start)
+            try:
+                with zipfile.ZipFile(f) as archive:
+                    names = archive.namelist()
+                    damaged = archive.testzip() if verify_records else None
+            except zipfile.BadZipFile as error:
+                return (f'truncated or damaged: its zip directory cannot '
+                        f'be read ({error})')
+            except (zlib.error, EOFError, ValueError) as error:
+                return f'damaged: a zip record cannot be read ({error})'
+            if damaged is not None:
+                return (f'damaged: its record {damaged} fails its CRC '
+                        f'check (bytes changed since it was written)')
+            if not any(name.endswith('data.pkl') for name in names):
+                return 'a zip archive, but no PyTorch file (no data.pkl)'
+            return None
+        if _LEGACY_MAGIC in head:
+            return None if allow_legacy else (
+                'in torch\'s legacy (pre-1.6) format, whose completeness '
+                'cannot be checked')
+        return ('not a PyTorch file (neither a zip archive nor torch\'s '
+                'legacy format)')
+    finally:
+        f.seek(start)
+
+
+def checkpoint_defect(path):
+    """Why ``path`` is not a complete checkpoint to resume from, if so.
+
+    :func:`checkpoint_file_defect` without reading the records (the zip
+    directory only: no unpickling, no tensors) and refusing the legacy
+    format, which ``torch.save`` has not written since torch 1.6.
 
     Args:
         path (str): A local path.
 
     Returns:
-        str | None: None for a complete checkpoint (see the module
-        docstring); otherwise a short reason that reads after "which is":
-        ``'missing'``, ``'empty'``, ``'truncated (...)'`` for a zip archive
-        whose central directory is gone, ``'not a torch zip checkpoint'``
-        for anything else (a legacy pre-1.6 torch file included), or
-        ``'unreadable (...)'``.
+        str | None: None for a complete checkpoint; otherwise a reason
+        that reads after "which is": ``'missing'``, one of
+        :func:`checkpoint_file_defect`, or ``'unreadable (...)'``.
     """
     if not osp.isfile(path):
         return 'missing'
     try:
-        if osp.getsize(path) == 0:
-            return 'empty'
-        with open(path, 'rb') as f:
-            magic = f.read(len(_ZIP_MAGIC))
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except zipfile.BadZipFile:
-        if magic == _ZIP_MAGIC:
-            return 'truncated (its zip central directory is missing)'
-        return 'not a torch zip checkpoint'
+        return checkpoint_file_defect(
+            path, verify_records=False, allow_legacy=False)
     except OSError as error:
         return f'unreadable ({error})'
-    if not any(name.endswith('/data.pkl') for name in names):
-        return 'not a torch zip checkpoint (no data.pkl record)'
-    return None
 
 
 def is_complete_checkpoint(path):
@@ -260,6 +282,14 @@ def _checkpoints_in(folders):
             found.append((match.group(1), int(match.group(2)),
                           osp.getmtime(path), path))
     return found
+
+
+def newest_epoch_checkpoint(folder):
+    """The ``epoch_N.pth`` of largest ``N`` in ``folder``, complete or not,
+    or None if there is none."""
+    epochs = [(n, path) for kind, n, _, path in _checkpoints_in([folder])
+              if kind == 'epoch']
+    return max(epochs)[1] if epochs else None
 
 
 def _newest_first(checkpoints):
