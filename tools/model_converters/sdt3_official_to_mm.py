@@ -19,7 +19,8 @@ import os.path as osp
 import torch
 
 from sdt3_mm.reliability import (convert_official_state_dict, describe_arch,
-                                 is_official_state_dict, safe_torch_load)
+                                 is_official_state_dict, model_state_dict,
+                                 safe_torch_load)
 
 
 def parse_args():
@@ -38,12 +39,7 @@ def convert(src, dst):
     # Official training checkpoints carry their argparse namespace.
     with torch.serialization.safe_globals([argparse.Namespace]):
         checkpoint = safe_torch_load(src, map_location='cpu')
-    state = checkpoint
-    for key in ('model', 'state_dict'):
-        if isinstance(checkpoint, dict) and isinstance(
-                checkpoint.get(key), dict):
-            state = checkpoint[key]
-            break
+    state = model_state_dict(checkpoint)  # (a dict: safe_torch_load checks)
     if not is_official_state_dict(state):
         raise ValueError(
             f'{src} is not an official E-SpikeFormer checkpoint (it has no '
