@@ -2,7 +2,10 @@
 # shapes, 64 x 64, 1200 training and 300 held-out images). The set writes
 # itself into data/shapes_cls on first use. Runs on 2 CPU cores:
 #   python tools/train.py configs/demo/e-spikeformer-t_shapes-cls.py
-_base_ = ['../_base_/mmpretrain_runtime.py']
+_base_ = [
+    '../_base_/mmpretrain_runtime.py',
+    '../_base_/schedules/resumable_epochs.py'
+]
 
 data_root = 'data/shapes_cls'
 num_classes = 6
@@ -84,13 +87,7 @@ param_scheduler = [
         end=max_epochs,
         convert_to_iter_based=True),
 ]
-# Resumes exactly from iteration checkpoints inside an epoch, too.
-train_cfg = dict(
-    type='sdt3_mm.ResumableEpochBasedTrainLoop',
-    max_epochs=max_epochs,
-    val_interval=4)
-val_cfg = dict()
-test_cfg = dict()
+train_cfg = dict(max_epochs=max_epochs, val_interval=4)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),

@@ -6,7 +6,10 @@
 # (as tonic's ToFrame), each frame classified on its own and the logits
 # averaged over the frames. Runs on 2 CPU cores:
 #   python tools/train.py configs/demo/e-spikeformer-t_shapes-events.py
-_base_ = ['../_base_/mmpretrain_runtime.py']
+_base_ = [
+    '../_base_/mmpretrain_runtime.py',
+    '../_base_/schedules/resumable_epochs.py'
+]
 
 data_root = 'data/shapes_events'
 num_classes = 6
@@ -108,12 +111,7 @@ param_scheduler = [
         end=max_epochs,
         convert_to_iter_based=True),
 ]
-train_cfg = dict(
-    type='sdt3_mm.ResumableEpochBasedTrainLoop',
-    max_epochs=max_epochs,
-    val_interval=2)
-val_cfg = dict()
-test_cfg = dict()
+train_cfg = dict(max_epochs=max_epochs, val_interval=2)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),

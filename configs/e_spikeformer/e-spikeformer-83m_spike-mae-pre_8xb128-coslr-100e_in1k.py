@@ -7,6 +7,7 @@
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     '../_base_/mmpretrain_runtime.py',
+    '../_base_/schedules/resumable_epochs.py',
 ]
 
 # From ../spike_mae/spike-mae_e-spikeformer-83m_8xb256-200e_in1k.py
@@ -67,12 +68,6 @@ param_scheduler = [
         convert_to_iter_based=True),
 ]
 
-# Resumes exactly from iteration checkpoints inside an epoch, too.
-train_cfg = dict(
-    type='sdt3_mm.ResumableEpochBasedTrainLoop',
-    max_epochs=100,
-    val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
+train_cfg = dict(max_epochs=100)
 
 auto_scale_lr = dict(base_batch_size=1024)

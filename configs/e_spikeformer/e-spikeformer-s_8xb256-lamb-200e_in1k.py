@@ -5,6 +5,7 @@
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     '../_base_/mmpretrain_runtime.py',
+    '../_base_/schedules/resumable_epochs.py',
 ]
 
 model = dict(
@@ -45,13 +46,7 @@ param_scheduler = [
         convert_to_iter_based=True),
 ]
 
-# Resumes exactly from iteration checkpoints inside an epoch, too.
-train_cfg = dict(
-    type='sdt3_mm.ResumableEpochBasedTrainLoop',
-    max_epochs=200,
-    val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
+train_cfg = dict(max_epochs=200)
 
 # The lr above is for 8 GPUs x 256 images; --auto-scale-lr rescales it.
 auto_scale_lr = dict(base_batch_size=2048)

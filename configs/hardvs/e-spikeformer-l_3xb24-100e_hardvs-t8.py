@@ -5,7 +5,10 @@
 # 1e-6 per iteration, fp16, gradient clipping at 1, EMA 0.999, label
 # smoothing 0.1. Differences from it: configs/hardvs/README.md.
 #   bash tools/dist_train.sh configs/hardvs/e-spikeformer-l_3xb24-100e_hardvs-t8.py 3  # noqa: E501
-_base_ = ['../_base_/mmpretrain_runtime.py']
+_base_ = [
+    '../_base_/mmpretrain_runtime.py',
+    '../_base_/schedules/resumable_epochs.py'
+]
 
 data_root = 'data/hardvs'
 num_classes = 300
@@ -121,12 +124,7 @@ param_scheduler = [
         convert_to_iter_based=True),
 ]
 
-train_cfg = dict(
-    type='sdt3_mm.ResumableEpochBasedTrainLoop',
-    max_epochs=max_epochs,
-    val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
+train_cfg = dict(max_epochs=max_epochs)
 
 # The lr above is for 3 GPUs x 24 clips; --auto-scale-lr rescales it.
 auto_scale_lr = dict(base_batch_size=72)
