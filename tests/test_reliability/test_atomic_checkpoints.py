@@ -221,10 +221,13 @@ def test_train_tool_resume_choices(tmp_path, monkeypatch, capsys):
 
     with pytest.raises(ValueError) as error:
         tool.set_resume(cfg, truncated)
-    assert str(error.value) == (
-        f'--resume: checkpoint {truncated} is truncated (its zip central '
-        'directory is missing): an incomplete file, not resumable; the '
-        f'newest complete checkpoint in its folder is {complete}')
+    message = str(error.value)
+    assert message.startswith(
+        f'--resume: checkpoint {truncated} is truncated or damaged: its zip '
+        'directory cannot be read ('), message
+    assert message.endswith(
+        '): an incomplete file, not resumable; the newest complete '
+        f'checkpoint in its folder is {complete}'), message
     with pytest.raises(FileNotFoundError, match='does not exist'):
         tool.set_resume(cfg, osp.join(work, 'epoch_3.pth'))
     tool.set_resume(cfg, complete)
@@ -515,9 +518,10 @@ def test_resume_without_a_usable_last_checkpoint(tmp_path):
 
     work, log = works['truncated'], logs['truncated']
     second = osp.join(work, 'epoch_2.pth')
-    assert (f'points at {second}, which is truncated (its zip central '
-            'directory is missing); resuming from the newest complete '
-            f'checkpoint {osp.join(work, "epoch_1.pth")}') in log
+    assert (f'points at {second}, which is truncated or damaged: its zip '
+            'directory cannot be read (') in log
+    assert ('); resuming from the newest complete checkpoint '
+            f'{osp.join(work, "epoch_1.pth")}') in log
     assert 'resumed epoch: 1, iter: 1' in log
     assert _meta(osp.join(work, 'epoch_3.pth'))['iter'] == 3
     # The truncated file was replaced by the rerun's complete epoch 2.
