@@ -3,6 +3,7 @@ import os.path as osp
 
 import pytest
 import torch
+from reference_cases import E_SPIKEFORMER_S, META_SPIKEFORMER_SMALL_T4
 
 # Under pytest-xdist (tools/run_tests.sh: two workers on two cores) the
 # tools and training runs that tests start as subprocesses use one torch
@@ -15,14 +16,58 @@ import torch
 if os.environ.get('PYTEST_XDIST_WORKER'):
     os.environ.setdefault('OMP_NUM_THREADS', '1')
 
-DATA = osp.join(osp.dirname(__file__), 'data')
+# A folder holding the old full-size reference cases
+# (e_spikeformer_s_official.pth, meta_spikeformer_small_T4_official.pth, no
+# longer in the repository); when set, the reference tests run on them too.
+REFERENCE_DIR_VARIABLE = 'SDT3_REFERENCE_DIR'
 
 
-@pytest.fixture(scope='session')
-def official_fixture():
-    """The reference case produced by the original E-SpikeFormer code."""
-    return torch.load(
-        osp.join(DATA, 'e_spikeformer_s_official.pth'), weights_only=True)
+def _reference_case(request, tmp_path_factory, seeded, full_size_file):
+    """A reference case of the original code, with ``checkpoint``: the path
+    of a file whose ``state_dict`` holds its official-format weights.
+
+    ``request.param`` 'seeded' makes the case from its seed
+    (``tests/reference_cases.py``); 'full_size' loads the old file
+    ``full_size_file`` from ``$SDT3_REFERENCE_DIR`` and skips when the
+    variable is unset.
+    """
+    if request.param == 'seeded':
+        case = seeded.load()
+        path = tmp_path_factory.mktemp(seeded.name) / 'official.pth'
+        torch.save({'state_dict': case['state_dict']}, path)
+        case['checkpoint'] = str(path)
+        return case
+    folder = os.environ.get(REFERENCE_DIR_VARIABLE)
+    if not folder:
+        pytest.skip(f'{REFERENCE_DIR_VARIABLE} is not set: no folder with '
+                    f'the full-size reference case {full_size_file}')
+    path = osp.join(folder, full_size_file)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{REFERENCE_DIR_VARIABLE}={folder} holds '
+                                f'no {full_size_file}')
+    case = torch.load(path, weights_only=True)
+    case['checkpoint'] = path
+    return case
+
+
+@pytest.fixture(scope='session', params=['seeded', 'full_size'])
+def official_fixture(request, tmp_path_factory):
+    """The reference case of the original E-SpikeFormer S code: weights and
+    input, ``eval_logits``, ``eval_stage_outputs``, ``train_logits``,
+    ``train_input_grad`` and ``checkpoint`` (see ``_reference_case``)."""
+    return _reference_case(request, tmp_path_factory, E_SPIKEFORMER_S,
+                           'e_spikeformer_s_official.pth')
+
+
+@pytest.fixture(scope='session', params=['seeded', 'full_size'])
+def meta_reference(request, tmp_path_factory):
+    """The reference case of the original Meta-SpikeFormer code (widths
+    32/64/128/160, 10 classes, kd head): weights, input, ``T``,
+    ``eval_logits``, ``train_logits``, ``train_input_grad`` and
+    ``checkpoint`` (see ``_reference_case``)."""
+    return _reference_case(request, tmp_path_factory,
+                           META_SPIKEFORMER_SMALL_T4,
+                           'meta_spikeformer_small_T4_official.pth')
 
 
 @pytest.fixture

@@ -9,16 +9,15 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DATA = osp.join(ROOT, 'tests', 'data')
 
 
-def _converted_classifier(fixture, backbone, head, tmp_path):
+def _converted_classifier(checkpoint, backbone, head, tmp_path):
     from mmpretrain.registry import MODELS
     dst = str(tmp_path / 'converted.pth')
     subprocess.run([
         sys.executable,
         osp.join(ROOT, 'tools/model_converters/sdt3_official_to_mm.py'),
-        osp.join(DATA, fixture), dst
+        checkpoint, dst
     ],
                    check=True,
                    capture_output=True)
@@ -31,7 +30,7 @@ def _converted_classifier(fixture, backbone, head, tmp_path):
 
 def test_converted_checkpoint_eval_logits(official_fixture, tmp_path):
     model = _converted_classifier(
-        'e_spikeformer_s_official.pth',
+        official_fixture['checkpoint'],
         dict(type='sdt3_mm.ESpikeFormer', arch='s'),
         dict(type='sdt3_mm.SpikeClsHead', num_classes=1000, in_channels=192),
         tmp_path)
@@ -41,12 +40,9 @@ def test_converted_checkpoint_eval_logits(official_fixture, tmp_path):
     assert diff <= 1e-4
 
 
-def test_converted_meta_spikeformer_eval_logits(tmp_path):
-    reference = torch.load(
-        osp.join(DATA, 'meta_spikeformer_small_T4_official.pth'),
-        weights_only=True)
+def test_converted_meta_spikeformer_eval_logits(meta_reference, tmp_path):
     model = _converted_classifier(
-        'meta_spikeformer_small_T4_official.pth',
+        meta_reference['checkpoint'],
         dict(
             type='sdt3_mm.MetaSpikeFormer',
             arch=dict(family='meta', embed_dims=[32, 64, 128, 160]),
@@ -58,5 +54,5 @@ def test_converted_meta_spikeformer_eval_logits(tmp_path):
             in_channels=160,
             T=4), tmp_path)
     with torch.no_grad():
-        logits = model(reference['input'], mode='tensor')
-    assert (logits - reference['eval_logits']).abs().max() <= 1e-4
+        logits = model(meta_reference['input'], mode='tensor')
+    assert (logits - meta_reference['eval_logits']).abs().max() <= 1e-4

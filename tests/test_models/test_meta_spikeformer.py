@@ -1,22 +1,12 @@
 """Meta-SpikeFormer (Spike-driven Transformer V2): the reference case of
-its original code, presets, time steps and state."""
-import os.path as osp
-
+its original code (``meta_reference``), presets, time steps and state."""
 import pytest
 import torch
 
 from sdt3_mm.models import MetaSpikeClsHead, MetaSpikeFormer
 from sdt3_mm.reliability import convert_official_state_dict
 
-FIXTURE = osp.join(
-    osp.dirname(osp.dirname(__file__)), 'data',
-    'meta_spikeformer_small_T4_official.pth')
 SMALL = dict(family='meta', embed_dims=[32, 64, 128, 160])
-
-
-@pytest.fixture(scope='module')
-def reference():
-    return torch.load(FIXTURE, weights_only=True)
 
 
 def _reference_model(reference):
@@ -25,7 +15,7 @@ def _reference_model(reference):
         SMALL,
         T=reference['T'],
         average_time=False,
-        init_cfg=dict(type='Pretrained', checkpoint=FIXTURE))
+        init_cfg=dict(type='Pretrained', checkpoint=reference['checkpoint']))
     backbone.init_weights()
     head = MetaSpikeClsHead(10, 160, T=reference['T'])
     head.load_state_dict(
@@ -33,21 +23,21 @@ def _reference_model(reference):
     return backbone, head
 
 
-def test_reference_eval_logits(reference):
-    backbone, head = _reference_model(reference)
+def test_reference_eval_logits(meta_reference):
+    backbone, head = _reference_model(meta_reference)
     backbone.eval(), head.eval()
     with torch.no_grad():
-        logits = head(backbone(reference['input']))
-    assert (logits - reference['eval_logits']).abs().max() <= 1e-4
+        logits = head(backbone(meta_reference['input']))
+    assert (logits - meta_reference['eval_logits']).abs().max() <= 1e-4
 
 
-def test_reference_train_logits_and_input_gradient(reference):
-    backbone, head = _reference_model(reference)
-    x = reference['input'].clone().requires_grad_()
+def test_reference_train_logits_and_input_gradient(meta_reference):
+    backbone, head = _reference_model(meta_reference)
+    x = meta_reference['input'].clone().requires_grad_()
     logits, _ = head(backbone(x))  # training: (head, head_kd)
-    assert (logits - reference['train_logits']).abs().max() <= 1e-4
+    assert (logits - meta_reference['train_logits']).abs().max() <= 1e-4
     logits.sum().backward()
-    expected = reference['train_input_grad']
+    expected = meta_reference['train_input_grad']
     error = (x.grad - expected).abs().max() / expected.abs().max()
     assert error <= 1e-4
 

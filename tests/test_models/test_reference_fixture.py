@@ -1,4 +1,6 @@
-"""The public reference case of the original code, reproduced."""
+"""The reference case of the original E-SpikeFormer code, reproduced
+(``official_fixture``: seeded, and the old full-size case when
+``SDT3_REFERENCE_DIR`` is set)."""
 import os.path as osp
 import subprocess
 import sys
@@ -9,7 +11,6 @@ import torch
 from sdt3_mm.models import ESpikeFormer, SFANeuron
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-FIXTURE = osp.join(ROOT, 'tests', 'data', 'e_spikeformer_s_official.pth')
 CONVERTER = osp.join(ROOT, 'tools', 'model_converters',
                      'sdt3_official_to_mm.py')
 STAGES = ['ConvBlock1_1', 'ConvBlock1_2', 'ConvBlock2_2', 'block3', 'block4']
@@ -31,7 +32,7 @@ def _classify(tap, weight, bias):
 
 
 def test_eval_taps_reproduce_the_reference(official_fixture):
-    model = _backbone(FIXTURE).eval()
+    model = _backbone(official_fixture['checkpoint']).eval()
     with torch.no_grad():
         taps = model(official_fixture['input'])
     for name, tap in zip(STAGES, taps):
@@ -44,7 +45,7 @@ def test_eval_taps_reproduce_the_reference(official_fixture):
 
 
 def test_train_mode_logits_and_input_gradient(official_fixture):
-    model = _backbone(FIXTURE).train()
+    model = _backbone(official_fixture['checkpoint']).train()
     x = official_fixture['input'].clone().requires_grad_()
     state = official_fixture['state_dict']
     logits = _classify(model(x)[-1], state['head.weight'], state['head.bias'])
@@ -57,7 +58,8 @@ def test_train_mode_logits_and_input_gradient(official_fixture):
 
 def test_converted_checkpoint_loads_with_prefix(official_fixture, tmp_path):
     dst = str(tmp_path / 'converted.pth')
-    result = subprocess.run([sys.executable, CONVERTER, FIXTURE, dst],
+    result = subprocess.run(
+        [sys.executable, CONVERTER, official_fixture['checkpoint'], dst],
                             capture_output=True,
                             text=True,
                             cwd=ROOT)
