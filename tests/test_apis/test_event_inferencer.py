@@ -14,8 +14,8 @@ from mmengine.registry import DefaultScope
 
 import sdt3_mm  # noqa: F401  (registers our modules)
 from sdt3_mm.apis import EventClassificationInferencer, inference_events
-from sdt3_mm.datasets import EVENT_SHAPE_CLASSES, write_event_file
-from sdt3_mm.datasets.shapes_events import event_sample
+from sdt3_mm.datasets import write_event_file
+from sdt3_mm.datasets.demo import EVENT_SHAPE_CLASSES, event_sample
 from sdt3_mm.reliability import safe_checkpoint_loading
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import sdt3_mm  # noqa: F401  (registers our modules)
-from sdt3_mm.datasets.shapes import SHAPE_CLASSES
+from sdt3_mm.datasets.demo import SHAPE_CLASSES
 from sdt3_mm.reliability import safe_checkpoint_loading
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -5,11 +5,12 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from sdt3_mm.datasets import (SHAPE_CLASSES, ShapesClassification,
-                              ShapesDetection, ShapesSegmentation,
-                              classification_scene, detection_scene,
-                              render_scene, write_classification_set,
-                              write_detection_set, write_segmentation_set)
+from sdt3_mm.datasets.demo import (SEGMENTATION_COLORS, SHAPE_CLASSES,
+                                   ShapesClassification, ShapesDetection,
+                                   ShapesSegmentation, classification_scene,
+                                   detection_scene, render_scene,
+                                   write_classification_set,
+                                   write_detection_set, write_segmentation_set)
 
 
 def test_scenes_are_deterministic_and_balanced():
@@ -128,7 +129,6 @@ def test_detection_dataset_reads_boxes_masks_and_labels(tmp_path):
 def test_write_segmentation_set_labels_the_detection_scenes(tmp_path):
     from PIL import Image
 
-    from sdt3_mm.datasets.shapes import SEGMENTATION_COLORS
     root = str(tmp_path / 'seg')
     write_segmentation_set(root, num_train=4, num_val=3, size=48)
     for split, folder in (('train', 'training'), ('val', 'validation')):
@@ -171,7 +171,6 @@ def test_segmentation_dataset_reads_image_and_label_pairs(tmp_path):
 
 
 def test_class_colors_paint_each_class_and_keep_the_background_apart():
-    from sdt3_mm.datasets.shapes import SEGMENTATION_COLORS
     rng = np.random.default_rng(0)
     # A circle (class 0, solid texture) and a cross (class 5).
     image, objects = render_scene(

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import tonic
 
-from sdt3_mm.datasets import EVENT_SHAPE_CLASSES, write_event_set
-from sdt3_mm.datasets.shapes_events import (EVENTS_DTYPE, event_sample,
-                                            frames_to_events)
+from sdt3_mm.datasets import EVENTS_DTYPE
+from sdt3_mm.datasets.demo import (EVENT_SHAPE_CLASSES, event_sample,
+                                   write_event_set)
+from sdt3_mm.datasets.demo.shapes_events import frames_to_events
 
 TONIC_DTYPE = tonic.io.events_struct
 SMALL = dict(sensor_size=(32, 24), duration_us=50_000, num_frames=16)

@@ -329,7 +329,7 @@ def test_published_classifier_in_get_model_and_inferencer(
     import torch
     from mmpretrain import ImageClassificationInferencer, get_model
 
-    from sdt3_mm.datasets.shapes import SHAPE_CLASSES
+    from sdt3_mm.datasets.demo import SHAPE_CLASSES
     checkpoint, data_root = checkpoints['cls']
     published = _publish(checkpoint, tmp_path, 'cls.pth')
     weights = torch.load(published, weights_only=True)['state_dict']

@@ -16,8 +16,9 @@ Example::
 """
 import argparse
 
-from sdt3_mm.datasets import (write_classification_set, write_detection_set,
-                              write_event_set, write_segmentation_set)
+from sdt3_mm.datasets.demo import (write_classification_set,
+                                   write_detection_set, write_event_set,
+                                   write_segmentation_set)
 
 # Per layout: the writer, the demo configs that read the set, and the
 # writer's arguments as those configs' data sets pass them (a data set's

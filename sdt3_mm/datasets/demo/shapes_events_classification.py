@@ -1,6 +1,6 @@
 """The demo event set as an MMPretrain data set."""
+from sdt3_mm.datasets.events import EventStreamDataset
 from sdt3_mm.registry import DATASETS
-from .events import EventStreamDataset
 from .shapes_events import EVENT_SHAPE_CLASSES, write_event_set
 
 

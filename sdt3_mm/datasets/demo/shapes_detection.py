@@ -1,8 +1,8 @@
 """The demo detection set as an MMDetection COCO dataset."""
 import os.path as osp
 
+from sdt3_mm.datasets.coco import CheckedCocoDataset
 from sdt3_mm.registry import DATASETS
-from .coco import CheckedCocoDataset
 from .shapes import SHAPE_CLASSES, write_detection_set
 
 

@@ -56,7 +56,7 @@ import os.path as osp
 
 import numpy as np
 
-from .events import EVENTS_DTYPE, check_count
+from sdt3_mm.datasets.events import EVENTS_DTYPE, check_count
 from .shapes import _SPLIT_IDS, TEXTURES, _write_once, shape_polygon, texture
 
 EVENT_SHAPE_CLASSES = ('move_left', 'move_right', 'move_up', 'move_down',
