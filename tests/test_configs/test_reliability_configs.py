@@ -8,11 +8,13 @@ import inspect
 import os.path as osp
 
 import pytest
+import yaml
 from mmengine.config import Config
 from mmengine.registry import HOOKS, LOOPS, DefaultScope
 
 from sdt3_mm.reliability import (AtomicCheckpointHook, NonFiniteCheckHook,
                                  SafeCheckpointLoadingHook, StrictLoadingHook)
+from sdt3_mm.model_zoo import METAFILES
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
@@ -25,8 +27,27 @@ CUSTOM_HOOKS = {
 }
 
 
-def test_configs_are_found():
-    assert len(CONFIGS) == 29
+def _configs_named_in(metafiles):
+    """The config files the models of ``metafiles`` (paths relative to the
+    repository root, as their ``Config`` entries are) name."""
+    configs = set()
+    for metafile in metafiles:
+        with open(osp.join(ROOT, metafile)) as f:
+            models = yaml.safe_load(f)['Models']
+        configs.update(osp.join(ROOT, model['Config']) for model in models)
+    return configs
+
+
+def test_every_config_with_a_model_is_checked():
+    """CONFIGS, every file of configs/ outside _base_, are exactly the files
+    that define a model (what a tool trains or tests with; _base_ holds the
+    fragments they inherit), and hold every config the model zoo names."""
+    files = glob.glob(osp.join(ROOT, 'configs/**/*.py'), recursive=True)
+    with_model = {c for c in files if 'model' in Config.fromfile(c)}
+    assert with_model == set(CONFIGS)
+    named = _configs_named_in(
+        glob.glob(osp.join(ROOT, 'configs', '*', 'metafile.yml')))
+    assert named and named <= set(CONFIGS)
 
 
 @pytest.mark.parametrize(
@@ -58,7 +79,14 @@ MMPRETRAIN_CONFIGS = [
 
 
 def test_mmpretrain_configs_are_found():
-    assert len(MMPRETRAIN_CONFIGS) == 17
+    """Every config runs in one of the three libraries' scopes, so none
+    escapes the MMPretrain selection by a misspelt scope, and the model
+    zoo's classifiers (the metafiles MMPretrain's hub registers) are among
+    the MMPretrain configs."""
+    scopes = {c: Config.fromfile(c).default_scope for c in CONFIGS}
+    assert set(scopes.values()) <= {'mmpretrain', 'mmdet', 'mmseg'}, scopes
+    classifiers = _configs_named_in(METAFILES)
+    assert classifiers and classifiers <= set(MMPRETRAIN_CONFIGS)
 
 
 @pytest.mark.parametrize(
