@@ -1,5 +1,6 @@
 import os
 import os.path as osp
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -93,3 +94,37 @@ def _registry_scope_of_its_own():
     saved = DefaultScope._instance_dict.copy()
     yield
     DefaultScope._instance_dict = saved
+
+
+@pytest.fixture
+def mmengine_schemes(monkeypatch):
+    """mmengine's ``CheckpointLoader`` with mmengine's own loader for each of
+    its schemes during the test, and what it held before afterwards.
+
+    A run refused in ``load_from`` never reaches its hook's ``after_run``,
+    which leaves sdt3_mm's loaders in place (documented), so a test that
+    starts from mmengine's loaders sets them itself rather than trusting
+    the tests before it on the same worker.
+
+    Yields:
+        OrderedDict: The schemes set, in mmengine's order (reverse sorted,
+        so a longer prefix is tried before a shorter one).
+    """
+    from mmengine.runner import checkpoint as mm
+    loaders = {
+        '': mm.load_from_local,
+        'http://': mm.load_from_http,
+        'https://': mm.load_from_http,
+        'modelzoo://': mm.load_from_torchvision,
+        'torchvision://': mm.load_from_torchvision,
+        'open-mmlab://': mm.load_from_openmmlab,
+        'openmmlab://': mm.load_from_openmmlab,
+        'mmcls://': mm.load_from_mmcls,
+        'pavi://': mm.load_from_pavi,
+        r'(\S+\:)?s3://': mm.load_from_ceph,
+        r'(\S+\:)?petrel://': mm.load_from_ceph,
+    }
+    schemes = OrderedDict(
+        sorted(loaders.items(), key=lambda t: t[0], reverse=True))
+    monkeypatch.setattr(mm.CheckpointLoader, '_schemes', schemes)
+    yield schemes

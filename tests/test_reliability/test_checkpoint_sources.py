@@ -12,7 +12,6 @@ import sys
 import threading
 import types
 import zipfile
-from collections import OrderedDict
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -46,34 +45,6 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
     def log_message(self, format, *args):
         pass
-
-
-def _mmengine_schemes():
-    """mmengine's schemes, each with mmengine's own loader."""
-    from mmengine.runner import checkpoint as mm
-    loaders = {
-        '': mm.load_from_local,
-        'http://': mm.load_from_http,
-        'https://': mm.load_from_http,
-        'modelzoo://': mm.load_from_torchvision,
-        'torchvision://': mm.load_from_torchvision,
-        'open-mmlab://': mm.load_from_openmmlab,
-        'openmmlab://': mm.load_from_openmmlab,
-        'mmcls://': mm.load_from_mmcls,
-        'pavi://': mm.load_from_pavi,
-        r'(\S+\:)?s3://': mm.load_from_ceph,
-        r'(\S+\:)?petrel://': mm.load_from_ceph,
-    }
-    return OrderedDict(
-        sorted(loaders.items(), key=lambda t: t[0], reverse=True))
-
-
-@pytest.fixture
-def mmengine_schemes(monkeypatch):
-    """Each test starts from mmengine's own loaders, and gets back what
-    was there: a run refused in load_from never reaches its hook's
-    after_run, which leaves ours in place (documented)."""
-    monkeypatch.setattr(CheckpointLoader, '_schemes', _mmengine_schemes())
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ from sdt3_mm.reliability.safe_loading import (load_from_http_safely,
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SAFE_HOOK = dict(type='sdt3_mm.SafeCheckpointLoadingHook')
+# Each test starts from mmengine's own loaders (see the fixture).
+pytestmark = pytest.mark.usefixtures('mmengine_schemes')
 
 
 def _image_folder(root):
@@ -76,34 +78,6 @@ def _runner_cfg(work_dir, data_root, max_iters, **kwargs):
             randomness=dict(seed=0),
             work_dir=work_dir,
             **kwargs))
-
-
-def _mmengine_schemes():
-    """mmengine's schemes, each with mmengine's own loader."""
-    from mmengine.runner import checkpoint as mm
-    loaders = {
-        '': mm.load_from_local,
-        'http://': mm.load_from_http,
-        'https://': mm.load_from_http,
-        'modelzoo://': mm.load_from_torchvision,
-        'torchvision://': mm.load_from_torchvision,
-        'open-mmlab://': mm.load_from_openmmlab,
-        'openmmlab://': mm.load_from_openmmlab,
-        'mmcls://': mm.load_from_mmcls,
-        'pavi://': mm.load_from_pavi,
-        r'(\S+\:)?s3://': mm.load_from_ceph,
-        r'(\S+\:)?petrel://': mm.load_from_ceph,
-    }
-    return OrderedDict(
-        sorted(loaders.items(), key=lambda t: t[0], reverse=True))
-
-
-@pytest.fixture(autouse=True)
-def mmengine_loaders(monkeypatch):
-    """Each test starts from mmengine's own loaders: a run in an earlier
-    test of the same process that raised never reached its hook's
-    after_run, which leaves ours in place (documented)."""
-    monkeypatch.setattr(CheckpointLoader, '_schemes', _mmengine_schemes())
 
 
 @pytest.fixture(scope='module')
@@ -170,7 +144,7 @@ def test_resume_without_the_hook_fails(runner_checkpoint):
         runner.train()
 
 
-def test_importing_sdt3_mm_leaves_mmengine_loader():
+def test_importing_sdt3_mm_leaves_mmengine_loader(mmengine_schemes):
     """Every module of the package, and the registries' lazy imports of a
     config's ``sdt3_mm.`` types, in a fresh process."""
     code = """
@@ -197,7 +171,7 @@ print('mmengine loader', sorted(CheckpointLoader._schemes))
                             text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     # the schemes the tests here start from are mmengine's
-    assert f'mmengine loader {sorted(_mmengine_schemes())}' in result.stdout
+    assert f'mmengine loader {sorted(mmengine_schemes)}' in result.stdout
 
 
 def test_context_manager_switches_and_restores(runner_checkpoint):
@@ -399,8 +373,7 @@ class SneakyGetattr:
 @pytest.mark.parametrize('owner,name', [('history', 'update'),
                                         ('ordered', 'fromkeys')])
 def test_getattr_beyond_history_buffer_is_refused(tmp_path, owner, name):
-    from collections import OrderedDict
-
+    
     from mmengine.logging import HistoryBuffer
     owner = HistoryBuffer if owner == 'history' else OrderedDict
     path = str(tmp_path / 'getattr.pth')
