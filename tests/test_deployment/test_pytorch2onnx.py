@@ -3,6 +3,7 @@ detector (backbone plus neck) and event classifier (B x T x C x H x W
 clips): the files it writes run in onnxruntime at two sizes within 1e-4
 of PyTorch, --verify says so (and fails beyond --atol), --image runs the
 file on an image."""
+import functools
 import glob
 import os
 import os.path as osp
@@ -13,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from demo_runs import small_set_options
 from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -25,16 +27,15 @@ CONFIGS = {
     'events': 'configs/demo/e-spikeformer-t_shapes-events.py',
 }
 
+# The demo set cut to 4 training and 4 held-out images; the training set
+# too: --int8 calibrates on its images.
+_small_set = functools.partial(
+    small_set_options,
+    num_train=4,
+    num_val=4,
+    loaders=('train_dataloader', 'test_dataloader'))
+
 pytest.importorskip('onnxruntime')
-
-
-def _small_set(data_root):
-    # the training set too: --int8 calibrates on its images
-    return [
-        f'{loader}.dataset.{key}'
-        for loader in ('train_dataloader', 'test_dataloader')
-        for key in (f'data_root={data_root}', 'num_train=4', 'num_val=4')
-    ]
 
 
 def _model(name, checkpoint=None):

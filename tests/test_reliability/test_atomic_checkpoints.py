@@ -10,12 +10,12 @@ import os.path as osp
 import shutil
 import signal
 import subprocess
-import sys
 import uuid
 import zipfile
 
 import pytest
 import torch
+from demo_runs import IN_PROCESS, small_set_options, train_command
 from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import CheckpointHook, Hook
@@ -405,21 +405,22 @@ def _env():
 
 
 def _train(config, work_dir, data_root, max_epochs, *extra, max_keep=-1):
-    """tools/train.py on the demo set cut to one batch of two images per
-    epoch, a checkpoint each epoch."""
-    return [
-        sys.executable, TRAIN, config, '--work-dir', work_dir, '--no-validate',
-        *extra, '--cfg-options',
-        f'train_dataloader.dataset.data_root={data_root}',
-        'train_dataloader.dataset.num_train=2',
-        'train_dataloader.dataset.num_val=1', 'train_dataloader.batch_size=2',
-        'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        f'train_cfg.max_epochs={max_epochs}',
-        'default_hooks.checkpoint.type=sdt3_mm.AtomicCheckpointHook',
-        'default_hooks.checkpoint.interval=1',
-        f'default_hooks.checkpoint.max_keep_ckpts={max_keep}'
-    ]
+    """The command line of tools/train.py on the demo set cut to one batch
+    of two images per epoch, a checkpoint each epoch."""
+    data = small_set_options(
+        data_root,
+        num_train=2,
+        num_val=1,
+        loaders=('train_dataloader', ),
+        batch_size=2,
+        **IN_PROCESS)
+    return train_command(
+        config, work_dir, data + [
+            f'train_cfg.max_epochs={max_epochs}',
+            'default_hooks.checkpoint.type=sdt3_mm.AtomicCheckpointHook',
+            'default_hooks.checkpoint.interval=1',
+            f'default_hooks.checkpoint.max_keep_ckpts={max_keep}'
+        ], *extra)
 
 
 def _run(command):

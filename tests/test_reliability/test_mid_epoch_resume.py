@@ -7,18 +7,17 @@ import os.path as osp
 import re
 import shutil
 import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
+from demo_runs import small_set_options, train_command
 from torch.utils.data import DataLoader, Dataset
 
 from sdt3_mm.reliability import (ResumableEpochBasedTrainLoop,
                                  check_mid_epoch_resume, safe_torch_load)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TRAIN = osp.join(ROOT, 'tools/train.py')
 CONFIG = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')
 LOOP = 'sdt3_mm.ResumableEpochBasedTrainLoop'
 
@@ -27,13 +26,16 @@ def _options(data_root):
     # 2 epochs of 4 batches, a checkpoint after every iteration. Fresh
     # workers every epoch, seeded from the run's seed: the same random
     # flips before and after a resume (see the loop's docstring).
-    return [
-        f'train_dataloader.dataset.data_root={data_root}',
-        'train_dataloader.dataset.num_train=16',
-        'train_dataloader.dataset.num_val=2',
-        'train_dataloader.dataset.image_size=17',
-        'train_dataloader.batch_size=4', 'train_dataloader.num_workers=1',
-        'train_dataloader.persistent_workers=False', 'randomness.seed=0',
+    data = small_set_options(
+        data_root,
+        num_train=16,
+        num_val=2,
+        loaders=('train_dataloader', ),
+        batch_size=4,
+        num_workers=1,
+        persistent_workers=False)
+    return data + [
+        'train_dataloader.dataset.image_size=17', 'randomness.seed=0',
         'randomness.deterministic=True', 'train_cfg._delete_=True',
         f'train_cfg.type={LOOP}', 'train_cfg.max_epochs=2',
         'default_hooks.checkpoint.by_epoch=False',
@@ -46,12 +48,8 @@ def _options(data_root):
 def _train(work_dir, data_root, *extra):
     # One torch thread: on 2 cores shared with other processes, torch's
     # spinning intra-op threads made an iteration take seconds, not 0.3 s.
-    command = [
-        sys.executable, TRAIN, CONFIG, '--work-dir', work_dir, '--no-validate',
-        *extra, '--cfg-options', *_options(data_root)
-    ]
     result = subprocess.run(
-        command,
+        train_command(CONFIG, work_dir, _options(data_root), *extra),
         cwd=ROOT,
         env=dict(os.environ, OMP_NUM_THREADS='1'),
         capture_output=True,
@@ -139,15 +137,12 @@ def test_train_tool_refuses_mmengine_loop_inside_an_epoch(straight, tmp_path):
     checkpoint = shutil.copy(osp.join(work_dir, 'iter_6.pth'), str(tmp_path))
     options = _options(data_root)
     options[options.index(f'train_cfg.type={LOOP}')] = 'train_cfg.by_epoch=1'
-    result = subprocess.run([
-        sys.executable, TRAIN, CONFIG, '--work-dir',
-        str(tmp_path), '--no-validate', '--resume', checkpoint,
-        '--cfg-options', *options
-    ],
-                            cwd=ROOT,
-                            env=dict(os.environ, OMP_NUM_THREADS='1'),
-                            capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        train_command(CONFIG, str(tmp_path), options, '--resume', checkpoint),
+        cwd=ROOT,
+        env=dict(os.environ, OMP_NUM_THREADS='1'),
+        capture_output=True,
+        text=True)
     assert result.returncode != 0
     assert 'taken inside epoch 2, after iteration 6' in result.stderr
     assert not osp.exists(osp.join(str(tmp_path), 'iter_7.pth'))

@@ -3,39 +3,36 @@ a run that was never interrupted."""
 import os.path as osp
 import signal
 import subprocess
-import sys
 import time
 
 import torch
+from demo_runs import small_set_options, train_command
 
 from sdt3_mm.reliability import safe_torch_load
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TRAIN = osp.join(ROOT, 'tools/train.py')
 CONFIG = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')
 
 
-def _options(data_root):
-    opts = [
-        f'train_dataloader.dataset.{key}'
-        for key in (f'data_root={data_root}', 'num_train=64', 'num_val=6')
-    ]
+def _train(work_dir, data_root, *extra):
+    """The command line of three epochs of 4 batches of 16 images, a
+    checkpoint after each."""
     # Fresh workers every epoch, seeded from the run's seed: the same
     # augmentations before and after a resume.
-    return opts + [
-        'train_dataloader.batch_size=16', 'train_dataloader.num_workers=1',
-        'train_dataloader.persistent_workers=False', 'randomness.seed=0',
-        'randomness.deterministic=True', 'train_cfg.max_epochs=3',
-        'default_hooks.checkpoint.interval=1',
-        'default_hooks.checkpoint.max_keep_ckpts=3'
-    ]
-
-
-def _train(work_dir, data_root, *extra):
-    return [
-        sys.executable, TRAIN, CONFIG, '--work-dir', work_dir, '--no-validate',
-        *extra, '--cfg-options', *_options(data_root)
-    ]
+    data = small_set_options(
+        data_root,
+        num_train=64,
+        num_val=6,
+        loaders=('train_dataloader', ),
+        batch_size=16,
+        num_workers=1,
+        persistent_workers=False)
+    return train_command(
+        CONFIG, work_dir, data + [
+            'randomness.seed=0', 'randomness.deterministic=True',
+            'train_cfg.max_epochs=3', 'default_hooks.checkpoint.interval=1',
+            'default_hooks.checkpoint.max_keep_ckpts=3'
+        ], *extra)
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path):

@@ -1,30 +1,22 @@
 """tools/train.py and tools/test.py, and MMPretrain's own train.py, on the
 demo classification config with a small generated set."""
+import functools
 import json
-import re
 import os.path as osp
+import re
 import subprocess
 import sys
 
 import pytest
 import torch
+from demo_runs import IN_PROCESS, small_set_options
 from tool_runner import ROOT, run_tool
 
 CONFIG = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')
 
-
-def _small_set(data_root):
-    opts = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [
-            f'{loader}.dataset.data_root={data_root}',
-            f'{loader}.dataset.num_train=48', f'{loader}.dataset.num_val=24',
-            f'{loader}.num_workers=0', f'{loader}.persistent_workers=False'
-        ]
-    return opts + [
-        'train_cfg.max_epochs=2', 'train_cfg.val_interval=1',
-        'default_hooks.checkpoint.interval=1'
-    ]
+# The demo set cut to 48 training and 24 held-out images.
+_small_set = functools.partial(
+    small_set_options, num_train=48, num_val=24, **IN_PROCESS)
 
 
 @pytest.fixture(scope='module')
@@ -32,10 +24,14 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('cls_tools')
     work_dir = str(tmp / 'work')
     data_root = str(tmp / 'shapes')
+    # Two epochs, a validation and a checkpoint after each.
     log = run_tool([
         osp.join(ROOT, 'tools/train.py'), CONFIG, '--work-dir', work_dir,
         '--cfg-options'
-    ] + _small_set(data_root), ROOT)
+    ] + _small_set(data_root) + [
+        'train_cfg.max_epochs=2', 'train_cfg.val_interval=1',
+        'default_hooks.checkpoint.interval=1'
+    ], ROOT)
     return work_dir, data_root, log
 
 
@@ -98,7 +94,7 @@ def test_resume_refuses_a_changed_number_of_classes(trained, tmp_path):
         osp.join(ROOT, 'tools/train.py'), CONFIG, '--work-dir',
         str(tmp_path), '--resume',
         osp.join(work_dir, 'epoch_2.pth'), '--cfg-options'
-    ] + _small_set(data_root)[:-3] +
+    ] + _small_set(data_root) +
                   ['train_cfg.max_epochs=3', 'model.head.num_classes=10'])
     assert result.returncode != 0
     assert 'size mismatch: head.fc.weight' in result.stderr
@@ -111,7 +107,7 @@ def test_resume_continues_from_the_checkpoint(trained, tmp_path):
         osp.join(ROOT, 'tools/train.py'), CONFIG, '--work-dir',
         str(tmp_path), '--resume',
         osp.join(work_dir, 'epoch_2.pth'), '--cfg-options'
-    ] + _small_set(data_root)[:-3] +
+    ] + _small_set(data_root) +
                    ['train_cfg.max_epochs=3', 'train_cfg.val_interval=1'],
                    str(tmp_path))  # any working directory
     assert 'resumed epoch: 2' in log
@@ -126,7 +122,7 @@ def test_mmpretrain_own_train_script_trains_and_resumes(tmp_path):
     script = osp.join(
         osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
     work_dir = str(tmp_path / 'work')
-    options = _small_set(str(tmp_path / 'shapes'))[:-3]
+    options = _small_set(str(tmp_path / 'shapes'))
     run_tool([script, CONFIG, '--work-dir', work_dir, '--cfg-options'] +
              options + ['train_cfg.max_epochs=1'], ROOT)
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
@@ -249,7 +245,7 @@ def test_train_with_amp_on_cpu_runs_in_bf16(trained, tmp_path):
     log = run_tool([
         osp.join(ROOT, 'tools/train.py'), CONFIG, '--amp', '--work-dir',
         str(tmp_path), '--cfg-options'
-    ] + _small_set(data_root)[:-3] + ['train_cfg.max_epochs=1'], ROOT)
+    ] + _small_set(data_root) + ['train_cfg.max_epochs=1'], ROOT)
     assert "type='sdt3_mm.BF16OptimWrapper'" in log
     assert 'accuracy/top1' in log
     assert osp.isfile(osp.join(str(tmp_path), 'epoch_1.pth'))

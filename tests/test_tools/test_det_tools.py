@@ -4,6 +4,7 @@ import os.path as osp
 
 import mmdet
 import pytest
+from demo_runs import IN_PROCESS, coco_evaluator_options, small_set_options
 from tool_runner import ROOT, run_tool
 
 CONFIG = osp.join(ROOT, 'configs', 'demo',
@@ -12,22 +13,16 @@ MMDET_TOOLS = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools')
 
 
 def _small_set(data_root):
-    ann_file = f'{data_root}/annotations/instances_val.json'
-    opts = [
-        f'val_evaluator.ann_file={ann_file}',
-        f'test_evaluator.ann_file={ann_file}'
-    ]
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [
-            f'{loader}.dataset.data_root={data_root}/',
-            f'{loader}.dataset.num_train=16', f'{loader}.dataset.num_val=8',
-            f'{loader}.num_workers=0', f'{loader}.persistent_workers=False',
-            f'{loader}.batch_size=4'
-        ]
-    return opts + [
+    """The demo set cut to 16 training and 8 held-out images in batches of
+    4, scored on its own annotations, and one epoch of training."""
+    # data_root as the config writes it (MMDetection's trailing '/').
+    data = small_set_options(
+        f'{data_root}/', num_train=16, num_val=8, batch_size=4, **IN_PROCESS)
+    schedule = [
         'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
         'default_hooks.checkpoint.interval=1'
     ]
+    return data + coco_evaluator_options(data_root) + schedule
 
 
 @pytest.fixture(scope='module')

@@ -4,6 +4,7 @@ import os.path as osp
 
 import mmseg
 import pytest
+from demo_runs import IN_PROCESS, small_set_options
 from tool_runner import ROOT, run_tool
 
 CONFIG = osp.join(ROOT, 'configs', 'demo',
@@ -12,15 +13,11 @@ MMSEG_TOOLS = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools')
 
 
 def _small_set(data_root):
-    opts = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [
-            f'{loader}.dataset.data_root={data_root}',
-            f'{loader}.dataset.num_train=16', f'{loader}.dataset.num_val=8',
-            f'{loader}.num_workers=0', f'{loader}.persistent_workers=False',
-            f'{loader}.batch_size=4'
-        ]
-    return opts + [
+    """The demo set cut to 16 training and 8 held-out images in batches of
+    4, and four iterations of training."""
+    data = small_set_options(
+        data_root, num_train=16, num_val=8, batch_size=4, **IN_PROCESS)
+    return data + [
         'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
         'default_hooks.checkpoint.interval=4'
     ]

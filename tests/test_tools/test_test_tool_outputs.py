@@ -17,6 +17,7 @@ import sys
 import mmdet
 import mmseg
 import pytest
+from demo_runs import IN_PROCESS, coco_evaluator_options, small_set_options
 from tool_runner import ROOT
 
 CONFIGS = {
@@ -55,21 +56,13 @@ def _run(args, ok=True):
 def _options(task, data_root):
     """``--cfg-options`` for a tiny set (8 training and 4 test images,
     one batch) and a training of one or two iterations."""
-    opts = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        sep = '/' if task == 'det' else ''
-        opts += [
-            f'{loader}.dataset.data_root={data_root}{sep}',
-            f'{loader}.dataset.num_train=8', f'{loader}.dataset.num_val=4',
-            f'{loader}.num_workers=0', f'{loader}.persistent_workers=False',
-            f'{loader}.batch_size=4'
-        ]
+    # data_root as the detection config writes it (MMDetection's trailing
+    # '/').
+    sep = '/' if task == 'det' else ''
+    opts = small_set_options(
+        data_root + sep, num_train=8, num_val=4, batch_size=4, **IN_PROCESS)
     if task == 'det':
-        ann_file = f'{data_root}/annotations/instances_val.json'
-        opts += [
-            f'val_evaluator.ann_file={ann_file}',
-            f'test_evaluator.ann_file={ann_file}'
-        ]
+        opts += coco_evaluator_options(data_root)
     if task == 'seg':
         # The config's own visualization hook settings: --show-dir must
         # paint every test image with them.
