@@ -12,9 +12,9 @@ import yaml
 from mmengine.config import Config
 from mmengine.registry import HOOKS, LOOPS, DefaultScope
 
+from sdt3_mm.model_zoo import METAFILES
 from sdt3_mm.reliability import (AtomicCheckpointHook, NonFiniteCheckHook,
                                  SafeCheckpointLoadingHook, StrictLoadingHook)
-from sdt3_mm.model_zoo import METAFILES
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
