@@ -5,8 +5,8 @@
 # at twice the learning rate, 1500-iteration linear warm-up then poly decay
 # to 0, 512 x 512 crops, 160k iterations, 16 images per batch (4 GPUs x 4).
 _base_ = [
-    'mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/datasets/ade20k.py',
-    '../_base_/mmseg_runtime.py',
+    'mmseg::_base_/models/fpn_r50.py',
+    '../_base_/datasets/ade20k_label-check.py', '../_base_/mmseg_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py'
 ]
 
@@ -48,55 +48,6 @@ model = dict(
         norm_cfg=norm_cfg,
         neuron_cfg=neuron))
 
-# MMSegmentation's ADE20K pipelines, with a label outside the 150 classes
-# (the decode head's num_classes; 255 after reduce_zero_label is ignored)
-# refused with its file named, rather than failing in the loss or, in
-# validation, being left out of the metric.
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='sdt3_mm.CheckSegLabelRange', num_classes=150),
-    dict(
-        type='RandomResize',
-        scale=(2048, 512),
-        ratio_range=(0.5, 2.0),
-        keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='sdt3_mm.CheckSegLabelRange', num_classes=150),
-    dict(type='PackSegInputs')
-]
-train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
-
-# MMSegmentation's ADE20K test-time augmentation (tools/test.py --tta):
-# six scales, each unflipped and flipped, with the same label check.
-img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
-tta_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='Resize', scale_factor=r, keep_ratio=True)
-                for r in img_ratios
-            ],
-            [
-                dict(type='RandomFlip', prob=0., direction='horizontal'),
-                dict(type='RandomFlip', prob=1., direction='horizontal')
-            ], [dict(type='LoadAnnotations')],
-            [dict(type='sdt3_mm.CheckSegLabelRange', num_classes=150)],
-            [dict(type='PackSegInputs')]
-        ])
-]
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',

@@ -1,12 +1,18 @@
-# UPerNet on ADE20K: MMSegmentation's own config, UPerHead and auxiliary
-# FCN head, with only the backbone swapped for E-SpikeFormer S (taps at
-# strides 4, 8, 16 and 16; UPerHead resizes every level to the finest).
+# UPerNet on ADE20K: MMSegmentation's own recipe (its bases, as its
+# upernet_r50_4xb4-160k_ade20k-512x512.py), UPerHead and auxiliary FCN head,
+# with only the backbone swapped for E-SpikeFormer S (taps at strides 4, 8,
+# 16 and 16; UPerHead resizes every level to the finest) and the label check
+# of ../_base_/datasets/ade20k_label-check.py.
 _base_ = [
-    'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py',
-    '../_base_/reliability.py'
+    'mmseg::_base_/models/upernet_r50.py',
+    '../_base_/datasets/ade20k_label-check.py', '../_base_/mmseg_runtime.py',
+    'mmseg::_base_/schedules/schedule_160k.py'
 ]
 
+crop_size = (512, 512)
+data_preprocessor = dict(size=crop_size)
 model = dict(
+    data_preprocessor=data_preprocessor,
     pretrained=None,
     backbone=dict(
         _delete_=True,
@@ -16,59 +22,8 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/e-spikeformer-s_in1k.pth')),
-    decode_head=dict(in_channels=[32, 64, 128, 192]),
-    auxiliary_head=dict(in_channels=128))
-
-# MMSegmentation's ADE20K pipelines, with a label outside the 150 classes
-# (the heads' num_classes; 255 after reduce_zero_label is ignored) refused
-# with its file named, rather than failing in the loss or, in validation,
-# being left out of the metric.
-crop_size = (512, 512)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='sdt3_mm.CheckSegLabelRange', num_classes=150),
-    dict(
-        type='RandomResize',
-        scale=(2048, 512),
-        ratio_range=(0.5, 2.0),
-        keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='sdt3_mm.CheckSegLabelRange', num_classes=150),
-    dict(type='PackSegInputs')
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
-
-# MMSegmentation's ADE20K test-time augmentation (tools/test.py --tta):
-# six scales, each unflipped and flipped, with the same label check.
-img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
-tta_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(type='Resize', scale_factor=r, keep_ratio=True)
-                for r in img_ratios
-            ],
-            [
-                dict(type='RandomFlip', prob=0., direction='horizontal'),
-                dict(type='RandomFlip', prob=1., direction='horizontal')
-            ], [dict(type='LoadAnnotations')],
-            [dict(type='sdt3_mm.CheckSegLabelRange', num_classes=150)],
-            [dict(type='PackSegInputs')]
-        ])
-]
+    decode_head=dict(in_channels=[32, 64, 128, 192], num_classes=150),
+    auxiliary_head=dict(in_channels=128, num_classes=150))
 
 # AdamW, as for other transformer backbones in MMSegmentation.
 optim_wrapper = dict(
