@@ -6,35 +6,20 @@
 # (as tonic's ToFrame), each frame classified on its own and the logits
 # averaged over the frames. Runs on 2 CPU cores:
 #   python tools/train.py configs/demo/e-spikeformer-t_shapes-events.py
-_base_ = [
-    '../_base_/mmpretrain_runtime.py',
-    '../_base_/schedules/resumable_epochs.py'
-]
+# The model, loaders, optimiser and hooks: ./_base_/shapes_classifier.py.
+_base_ = ['./_base_/shapes_classifier.py']
 
 data_root = 'data/shapes_events'
-num_classes = 6
 num_frames = 4
 sensor_size = (64, 64, 2)  # W, H, polarities
 input_size = (32, 32)  # W, H of the frames
 
 model = dict(
-    type='ImageClassifier',
     # Event frames: no colour order, no normalisation; B x T x 2 x H x W.
     data_preprocessor=dict(
-        type='sdt3_mm.FramesDataPreprocessor', num_classes=num_classes),
-    backbone=dict(
-        type='sdt3_mm.ESpikeFormer',
-        arch='t',
-        in_channels=2,
-        D=4,
-        zero_init_residual=True),
-    head=dict(
-        type='sdt3_mm.SpikeClsHead',
-        num_classes=num_classes,
-        in_channels=128,
-        loss=dict(
-            type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-        topk=(1, )))
+        type='sdt3_mm.FramesDataPreprocessor',
+        num_classes=_base_.num_classes),
+    backbone=dict(in_channels=2))
 
 # Mirroring swaps left and right (up and down): the labels follow.
 train_pipeline = [
@@ -69,31 +54,17 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=32,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type='sdt3_mm.ShapesEvents',
         data_root=data_root,
-        split='train',
         pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=50,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type='sdt3_mm.ShapesEvents',
         data_root=data_root,
-        split='val',
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='Accuracy', topk=(1, ))
-test_evaluator = val_evaluator
 
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=3e-3, weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
 max_epochs = 6
 param_scheduler = [
     dict(
@@ -114,9 +85,7 @@ param_scheduler = [
 train_cfg = dict(max_epochs=max_epochs, val_interval=2)
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(
-        type='sdt3_mm.AtomicCheckpointHook', interval=2, max_keep_ckpts=2),
+    checkpoint=dict(interval=2),
     # Off unless a test tool turns it on (test.py --show / --show-dir):
     # MMPretrain's hook paints (C, H, W) images and fails on the (T, 2, H, W)
     # frames; this one paints each recording time-summed (ON red, OFF blue),
@@ -124,10 +93,3 @@ default_hooks = dict(
     visualization=dict(
         type='sdt3_mm.EventVisualizationHook', enable=False,
         rescale_factor=4.))
-# Firing rates and energy per recording (T x D = 4 x 4), logged with the
-# metric at each evaluation; per-layer tables in <work_dir>/firing_rates/.
-custom_hooks = [
-    dict(type='sdt3_mm.FiringRateHook'),
-    *_base_.custom_hooks
-]
-randomness = dict(seed=0)
