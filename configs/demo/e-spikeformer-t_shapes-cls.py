@@ -41,20 +41,8 @@ test_dataloader = val_dataloader
 
 max_epochs = 20
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.01,
-        by_epoch=True,
-        begin=0,
-        end=2,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=1e-5,
-        by_epoch=True,
-        begin=2,
-        end=max_epochs,
-        convert_to_iter_based=True),
+    dict(**_base_.linear_warmup, start_factor=0.01, end=2),
+    dict(**_base_.cosine_decay, eta_min=1e-5, begin=2, end=max_epochs),
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=4)
 default_hooks = dict(checkpoint=dict(interval=4))

@@ -67,20 +67,8 @@ test_dataloader = val_dataloader
 
 max_epochs = 6
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.01,
-        by_epoch=True,
-        begin=0,
-        end=1,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=1e-5,
-        by_epoch=True,
-        begin=1,
-        end=max_epochs,
-        convert_to_iter_based=True),
+    dict(**_base_.linear_warmup, start_factor=0.01, end=1),
+    dict(**_base_.cosine_decay, eta_min=1e-5, begin=1, end=max_epochs),
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=2)
 

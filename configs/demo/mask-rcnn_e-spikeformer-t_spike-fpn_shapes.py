@@ -6,7 +6,8 @@
 # command, bash tools/run_demo.sh, trains it with tools/train.py).
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
-    '../_base_/mmdet_runtime.py'
+    '../_base_/mmdet_runtime.py',
+    '../_base_/schedules/warmup_cosine.py'
 ]
 
 data_root = 'data/shapes_det/'
@@ -121,13 +122,7 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=1e-5,
-        by_epoch=True,
-        begin=1,
-        end=max_epochs,
-        convert_to_iter_based=True),
+    dict(**_base_.cosine_decay, eta_min=1e-5, begin=1, end=max_epochs),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),

@@ -8,6 +8,7 @@ _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     '../_base_/mmpretrain_runtime.py',
     '../_base_/schedules/resumable_epochs.py',
+    '../_base_/schedules/warmup_cosine.py',
 ]
 
 # From ../spike_mae/spike-mae_e-spikeformer-83m_8xb256-200e_in1k.py
@@ -52,20 +53,8 @@ optim_wrapper = dict(
         custom_keys={'.layer_scale': dict(decay_mult=0.0)}))
 
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-4,
-        by_epoch=True,
-        begin=0,
-        end=5,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=5,
-        end=100,
-        convert_to_iter_based=True),
+    dict(**_base_.linear_warmup, start_factor=1e-4, end=5),
+    dict(**_base_.cosine_decay, eta_min=1e-6, begin=5, end=100),
 ]
 
 train_cfg = dict(max_epochs=100)

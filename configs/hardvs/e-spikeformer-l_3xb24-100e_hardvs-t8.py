@@ -7,7 +7,8 @@
 #   bash tools/dist_train.sh configs/hardvs/e-spikeformer-l_3xb24-100e_hardvs-t8.py 3  # noqa: E501
 _base_ = [
     '../_base_/mmpretrain_runtime.py',
-    '../_base_/schedules/resumable_epochs.py'
+    '../_base_/schedules/resumable_epochs.py',
+    '../_base_/schedules/warmup_cosine.py'
 ]
 
 data_root = 'data/hardvs'
@@ -107,21 +108,13 @@ warmup_epochs = 10
 param_scheduler = [
     # The reference's warm-up rises from 0 (lr * iter / warm-up iters);
     # LinearLR needs a positive start.
+    dict(**_base_.linear_warmup, start_factor=1e-3, end=warmup_epochs),
     dict(
-        type='LinearLR',
-        start_factor=1e-3,
-        by_epoch=True,
-        begin=0,
-        end=warmup_epochs,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
+        **_base_.cosine_decay,
         eta_min=1e-6,
         T_max=max_epochs - warmup_epochs,
-        by_epoch=True,
         begin=warmup_epochs,
-        end=max_epochs,
-        convert_to_iter_based=True),
+        end=max_epochs),
 ]
 
 train_cfg = dict(max_epochs=max_epochs)

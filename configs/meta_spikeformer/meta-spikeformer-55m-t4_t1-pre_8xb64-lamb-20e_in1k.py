@@ -20,20 +20,8 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=6e-5 * 512 / 256))
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-3,
-        by_epoch=True,
-        begin=0,
-        end=2,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=2,
-        end=20,
-        convert_to_iter_based=True),
+    dict(**_base_.linear_warmup, start_factor=1e-3, end=2),
+    dict(**_base_.cosine_decay, eta_min=1e-6, begin=2, end=20),
 ]
 train_cfg = dict(max_epochs=20)
 auto_scale_lr = dict(base_batch_size=512)

@@ -10,6 +10,7 @@
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
     '../_base_/mmpretrain_runtime.py',
+    '../_base_/schedules/warmup_cosine.py',
 ]
 
 model = dict(
@@ -44,20 +45,8 @@ optim_wrapper = dict(
         custom_keys=dict(mask_token=dict(decay_mult=0.))))
 
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-4,
-        by_epoch=True,
-        begin=0,
-        end=20,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=180,
-        by_epoch=True,
-        begin=20,
-        end=200,
-        convert_to_iter_based=True)
+    dict(**_base_.linear_warmup, start_factor=1e-4, end=20),
+    dict(**_base_.cosine_decay, T_max=180, begin=20, end=200),
 ]
 
 # Resumes exactly from iteration checkpoints inside an epoch, too.
