@@ -13,13 +13,6 @@ model = dict(
         T=T,
         average_time=False,
         zero_init_residual=True),
-    head=dict(
-        _delete_=True,
-        type='sdt3_mm.MetaSpikeClsHead',
-        num_classes=6,
-        in_channels=128,
-        T=T,
-        kd=False,
-        loss=dict(
-            type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-        topk=(1, )))
+    # The base's head (six classes, 128 channels, its loss and top-k) as
+    # Meta-SpikeFormer's: a neuron over the T steps, no distillation token.
+    head=dict(type='sdt3_mm.MetaSpikeClsHead', T=T, kd=False))

@@ -6,28 +6,23 @@
 #   python tools/analysis_tools/spike_mae_reconstruct.py \
 #       configs/demo/spike-mae_e-spikeformer-tiny_shapes.py \
 #       work_dirs/spike-mae_e-spikeformer-tiny_shapes/iter_300.pth
-_base_ = ['../_base_/mmpretrain_runtime.py']
+_base_ = [
+    '../_base_/models/spike-mae_e-spikeformer-83m.py',
+    '../_base_/mmpretrain_runtime.py'
+]
 
 data_root = 'data/shapes_cls'
+# The 83M model (../_base_/models/spike-mae_e-spikeformer-83m.py) at demo
+# size: the encoder above and a 128-wide, 2-layer decoder.
 model = dict(
-    type='sdt3_mm.SpikeMAE',
-    mask_ratio=0.5,
     backbone=dict(
-        type='sdt3_mm.ESpikeFormer',
         arch=dict(
-            family='large', embed_dims=[32, 64, 128], depth=2, rep_conv=True),
-        D=4),
-    neck=dict(
-        type='sdt3_mm.SpikeMAEDecoder',
-        in_channels=128,
-        embed_dims=128,
-        depth=2,
-        num_heads=4),
-    head=dict(
-        type='MAEPretrainHead',
-        norm_pix=True,
-        patch_size=16,
-        loss=dict(type='PixelReconstructionLoss', criterion='L2')))
+            _delete_=True,
+            family='large',
+            embed_dims=[32, 64, 128],
+            depth=2,
+            rep_conv=True)),
+    neck=dict(in_channels=128, embed_dims=128, depth=2))
 
 data_preprocessor = dict(
     type='SelfSupDataPreprocessor',

@@ -7,27 +7,13 @@
 # wd 0.05, base lr 1.5e-4 per 256 images, 20 warm-up epochs then cosine,
 # 200 epochs, RandomResizedCrop 224 with scale 0.2-1. Fine-tune with
 # ../e_spikeformer/e-spikeformer-83m_spike-mae-pre_8xb128-coslr-100e_in1k.py.
+# The model: ../_base_/models/spike-mae_e-spikeformer-83m.py.
 _base_ = [
+    '../_base_/models/spike-mae_e-spikeformer-83m.py',
     'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
     '../_base_/mmpretrain_runtime.py',
     '../_base_/schedules/warmup_cosine.py',
 ]
-
-model = dict(
-    type='sdt3_mm.SpikeMAE',
-    mask_ratio=0.5,
-    backbone=dict(type='sdt3_mm.ESpikeFormer', arch='83m', D=4),
-    neck=dict(
-        type='sdt3_mm.SpikeMAEDecoder',
-        in_channels=512,
-        embed_dims=256,
-        depth=4,
-        num_heads=4),
-    head=dict(
-        type='MAEPretrainHead',
-        norm_pix=True,
-        patch_size=16,
-        loss=dict(type='PixelReconstructionLoss', criterion='L2')))
 
 train_dataloader = dict(batch_size=256)
 

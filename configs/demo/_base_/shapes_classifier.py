@@ -5,8 +5,8 @@
 # spiking head, one loader worker, AdamW with cosine decay, the firing-rate
 # hook and seed 0. A config gives its data (`data_root`, the datasets' type
 # and pipelines, with `test_dataloader = val_dataloader` again), its length
-# (`train_cfg = dict(max_epochs=N, val_interval=K)`), its schedule (the values of
-# ../../_base_/schedules/warmup_cosine.py) and its checkpoint interval.
+# (`train_cfg = dict(max_epochs=N, val_interval=K)`), its schedule (the values
+# of ../../_base_/schedules/warmup_cosine.py) and its checkpoint interval.
 _base_ = [
     '../../_base_/mmpretrain_runtime.py',
     '../../_base_/schedules/resumable_epochs.py',
