@@ -5,11 +5,11 @@ linear layer along its output channels: ``BN(W x + b)`` equals
 ``W' x + b'`` (:func:`fold_into`). After folding, every weight layer that
 reads spikes is an accumulate-only op with a bias, and no BN remains to
 multiply. What else folds is declared by the blocks
-(:mod:`sdt3_mm.models.utils.spike_contract`): a
-:class:`~sdt3_mm.models.utils.spike_contract.MergedLayers` module (the large
+(:mod:`sdt3_mm.models.layers.spike_contract`): a
+:class:`~sdt3_mm.models.layers.spike_contract.MergedLayers` module (the large
 family's stacked projection, Meta-SpikeFormer's RepConv) becomes the one
 weight layer it merges to, and the foldable scales of a
-:class:`~sdt3_mm.models.utils.spike_contract.ConstantScales` module (the
+:class:`~sdt3_mm.models.layers.spike_contract.ConstantScales` module (the
 per-channel layer scales of both E-SpikeFormer families) fold into the norm
 closing their branch, and with it into the weight layer before it.
 """
@@ -19,10 +19,10 @@ from mmcv.cnn import ConvModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from sdt3_mm.models.utils.spike_contract import (FOLDABLE_LAYERS,
+from sdt3_mm.models.layers.spike_contract import (FOLDABLE_LAYERS,
                                                  ConstantScales, MergedLayers,
                                                  fold_norm_into)
-from sdt3_mm.models.utils.spike_layers import SpikeConvBN
+from sdt3_mm.models.layers.blocks import SpikeConvBN
 
 #: ``fold_into(layer, bn)``: a copy of ``layer`` computing ``bn(layer(x))``.
 fold_into = fold_norm_into
@@ -59,7 +59,7 @@ def fold_bn(model):
 
     First every foldable constant a block declares (layer scales) is folded
     into the norm closing its branch; then every
-    :class:`~sdt3_mm.models.utils.spike_contract.MergedLayers` module is
+    :class:`~sdt3_mm.models.layers.spike_contract.MergedLayers` module is
     replaced by its merged layer and every BN that directly follows a conv
     or linear layer (inside our spiking layers, mmcv's ``ConvModule`` or an
     ``nn.Sequential``) is folded into it. The original model is left

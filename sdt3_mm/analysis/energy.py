@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from mmengine.dist import all_reduce, get_world_size
 
-from sdt3_mm.models.utils.spike_contract import MergedLayers, SpikeProduct
-from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
+from sdt3_mm.models.layers.spike_contract import MergedLayers, SpikeProduct
+from sdt3_mm.models.neurons.spiking_neuron import spiking_neurons
 from .spike_inputs import SpikeInputs, join_name, weight_layers
 
 # Energy per operation in pJ, 45 nm CMOS (Horowitz, ISSCC 2014): a MAC is
@@ -50,7 +50,7 @@ def layer_flops(layer, x, y):
 
     Args:
         layer (nn.Module): A conv, transposed conv, linear layer or a
-            :class:`~sdt3_mm.models.utils.spike_contract.MergedLayers`
+            :class:`~sdt3_mm.models.layers.spike_contract.MergedLayers`
             module (costed as the one layer it merges to).
         x (Tensor): Its input.
         y (Tensor): Its output.
@@ -103,7 +103,7 @@ class SpikeCounter:
     tensors on the model's device: reading them (:meth:`summary`,
     :meth:`all_reduce`) synchronises once.
 
-    Any :class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` is
+    Any :class:`~sdt3_mm.models.neurons.spiking_neuron.SpikingNeuron` is
     counted through its contract (``spike_counts``, ``max_level``,
     ``norm``, ``time_steps``). What each weight layer costs is decided by
     what it receives, by the rule of :mod:`.spike_inputs`: an input of
@@ -112,9 +112,9 @@ class SpikeCounter:
     upsampling, pooling by max, concatenation, sums of spike maps) costs
     ``FLOPs / numel * sum(k)`` accumulates; any other input the layer's
     multiply-accumulates. A
-    :class:`~sdt3_mm.models.utils.spike_contract.MergedLayers` module is one
+    :class:`~sdt3_mm.models.layers.spike_contract.MergedLayers` module is one
     layer (its merged FLOPs, reading its input), and each partial product of
-    a :class:`~sdt3_mm.models.utils.spike_contract.SpikeProduct` costs the
+    a :class:`~sdt3_mm.models.layers.spike_contract.SpikeProduct` costs the
     FLOPs its module gives (``flops``) reading the operand its module names
     (``spike_operands``). The model must be in evaluation mode, where
     neurons, weight layers and products are called as modules.

@@ -5,8 +5,8 @@ In training and in ordinary evaluation a spiking neuron's output is
 (an SFA neuron: ``max_level = D``; a LIF neuron: binary spikes,
 ``max_level = 1``). On neuromorphic hardware it sends ``k`` binary spikes
 over ``max_level`` virtual time steps instead. Inside :class:`SpikeDriven`,
-every :class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` hands over
-its :meth:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron.binary_maps`,
+every :class:`~sdt3_mm.models.neurons.spiking_neuron.SpikingNeuron` hands over
+its :meth:`~sdt3_mm.models.neurons.spiking_neuron.SpikingNeuron.binary_maps`,
 which are checked (each map exactly {0, 1}, one per virtual step, and
 their sum over ``norm`` exactly the neuron's output), and every weight
 layer whose input holds spikes (the rule of :mod:`.spike_inputs`: integer
@@ -15,7 +15,7 @@ by upsampling, concatenation or sums) is applied to binary maps one step
 at a time and accumulates, its bias added once: a neuron's own maps, or,
 for a tensor made from outputs, the maps of its counts (step ``t`` fires
 where ``k > t``). Spike products
-(:class:`~sdt3_mm.models.utils.spike_contract.SpikeProduct`) run as their
+(:class:`~sdt3_mm.models.layers.spike_contract.SpikeProduct`) run as their
 module defines them spike-driven. All of it is done by forward hooks,
 which replace the outputs of those layers: the model itself is not
 changed, and with ``compare=True`` each layer's own output (on the same
@@ -23,11 +23,11 @@ input) is the reference its spike-driven output is compared with.
 
 What still multiplies is reported, with where it happens: weight layers
 reading real values (the stem on pixels, the parts after the first of a
-:class:`~sdt3_mm.models.utils.spike_contract.MergedLayers` module until
+:class:`~sdt3_mm.models.layers.spike_contract.MergedLayers` module until
 ``fold_bn`` merges it, the KD head's ``fc`` on pooled features),
 BatchNorms that were not folded (:func:`fold_bn` folds them), and the
 constants that blocks declare
-(:class:`~sdt3_mm.models.utils.spike_contract.ConstantScales`: the
+(:class:`~sdt3_mm.models.layers.spike_contract.ConstantScales`: the
 attention scale, the layer scales until ``fold_bn`` folds them). The
 ``1 / norm`` of a neuron is a rescale of the weights it feeds and is not
 listed.
@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from sdt3_mm.models.utils.spike_contract import (ConstantScales, MergedLayers,
+from sdt3_mm.models.layers.spike_contract import (ConstantScales, MergedLayers,
                                                  SpikeProduct)
-from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
 from .spike_inputs import WEIGHT_LAYERS, SpikeInputs, join_name
 
 

@@ -13,7 +13,7 @@ input of a weight layer or spike product one question, answered here once:
     layer's multiply-accumulates.
 
 A neuron's output is such a tensor by the neuron contract
-(:class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron`), and so is
+(:class:`~sdt3_mm.models.neurons.spiking_neuron.SpikingNeuron`), and so is
 everything made from outputs without arithmetic on their values other than
 adding counts: reshapes and views, nearest upsampling, max pooling,
 concatenation, zero padding, and sums of spike maps of one norm (``k1 / n +
@@ -48,8 +48,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from sdt3_mm.models.utils.spike_contract import MergedLayers
-from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
+from sdt3_mm.models.layers.spike_contract import MergedLayers
+from sdt3_mm.models.neurons.spiking_neuron import spiking_neurons
 
 WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear,
                  nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -66,7 +66,7 @@ def join_name(prefix, name):
 def weight_layers(model):
     """The weight layers of ``model`` as deployed, by name.
 
-    A :class:`~sdt3_mm.models.utils.spike_contract.MergedLayers` module
+    A :class:`~sdt3_mm.models.layers.spike_contract.MergedLayers` module
     (a stacked projection, a RepConv) counts as one layer: in evaluation
     its parts are one linear map.
 

@@ -458,7 +458,7 @@ def neuron_outputs(model, neuron_paths):
     Args:
         model (onnx.ModelProto): The exported model.
         neuron_paths (list[str]): Module paths of the exported module's
-            :class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron`
+            :class:`~sdt3_mm.models.neurons.spiking_neuron.SpikingNeuron`
             modules.
 
     Returns:
@@ -511,7 +511,7 @@ def _session_with_neuron_outputs(path, neuron_paths):
 def _torch_neuron_calls(module, inputs):
     """The outputs of ``module`` and, per neuron call ``(path, call
     index)``, the neuron and its output."""
-    from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
+    from sdt3_mm.models.neurons.spiking_neuron import spiking_neurons
     calls, handles, seen = {}, [], {}
     for name, neuron in spiking_neurons(module):
 
@@ -534,7 +534,7 @@ def agreement(module, session, calls, inputs):
     :func:`_session_with_neuron_outputs`) with ``module`` on ``inputs``.
 
     Spike counts are read on both sides by the neuron's own
-    :meth:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron.spike_counts`
+    :meth:`~sdt3_mm.models.neurons.spiking_neuron.SpikingNeuron.spike_counts`
     (the contract), so every neuron type is compared alike."""
     expected, torch_calls = _torch_neuron_calls(module, inputs)
     got = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
@@ -574,7 +574,7 @@ def verify(module, path, batches):
     Returns:
         list[Agreement]: Per batch and size.
     """
-    from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
+    from sdt3_mm.models.neurons.spiking_neuron import spiking_neurons
     session, calls = _session_with_neuron_outputs(
         path, [name for name, _ in spiking_neurons(module)])
     results = []

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
-from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+from sdt3_mm.models.layers.spike_code_ops import LinearAttentionProduct
+from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 

@@ -9,8 +9,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from sdt3_mm.analysis import SpikeDriven, fold_bn, fold_into
 from sdt3_mm.models import SpikeFPN, SpikeShared2FCBBoxHead
 from sdt3_mm.models.backbones.meta_spikeformer import RepConv
-from sdt3_mm.models.utils.spike_code_ops import SpikeConv2d
-from sdt3_mm.models.utils.spike_layers import StackedConvBN1d
+from sdt3_mm.models.layers.spike_code_ops import SpikeConv2d
+from sdt3_mm.models.backbones.e_spikeformer import StackedConvBN1d
 
 
 def _norms(model):

@@ -31,7 +31,7 @@ from torch import nn
 
 from sdt3_mm.analysis import SpikeCounter, fold_bn
 from sdt3_mm.models import ESpikeFormer, SFANeuron
-from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
+from sdt3_mm.models.layers.spike_code_ops import LinearAttentionProduct
 
 BINARY = dict(type='SFANeuron', D=1)
 

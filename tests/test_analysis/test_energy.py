@@ -7,8 +7,8 @@ from torch import nn
 from sdt3_mm.analysis import ENERGY_PRESETS, SpikeCounter, fold_bn
 from sdt3_mm.models import MultiStepLIFNeuron, SFANeuron
 from sdt3_mm.models.backbones.e_spikeformer import base_attention
-from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
-from sdt3_mm.models.utils.spike_layers import SpikeConvBN
+from sdt3_mm.models.layers.spike_code_ops import LinearAttentionProduct
+from sdt3_mm.models.layers.blocks import SpikeConvBN
 
 
 def _tiny_network(neuron_cfg=dict(type='SFANeuron')):

@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from sdt3_mm.engine import FiringRateHook
-from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py')

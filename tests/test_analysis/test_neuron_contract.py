@@ -7,8 +7,8 @@ from torch import nn
 
 from sdt3_mm.analysis import SpikeCounter, SpikeDriven, SpikeDrivenError
 from sdt3_mm.models import ESpikeFormer
-from sdt3_mm.models.utils.spike_layers import SpikeConvBN
-from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+from sdt3_mm.models.layers.blocks import SpikeConvBN
+from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
 
 
 class ThreeLevelNeuron(SpikingNeuron):

@@ -14,7 +14,7 @@ from spiking_models import (LARGE, firing_backbone, firing_meta_backbone,
                             randomise_norms)
 
 from sdt3_mm.analysis import SpikeCounter, fold_bn
-from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
+from sdt3_mm.models.neurons.spiking_neuron import spiking_neurons
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -248,17 +248,16 @@ def test_sums_of_maps_of_a_norm_that_is_no_power_of_two():
 
 def test_analysis_dispatches_on_contracts_not_model_classes():
     """sdt3_mm/analysis imports from the models only the contracts (the
-    neuron's and the blocks'), the shared conv-norm pair BN folding walks,
-    and the pretrained loader of the analysis tools' presets: no backbone,
+    neuron's and the blocks') and the shared conv-norm pair BN folding
+    walks: no backbone,
     neck or head class, so a block added later cannot be missed by a list
     of classes."""
     import ast
     import glob
     allowed = {
-        'sdt3_mm.models.utils.spike_contract',
-        'sdt3_mm.models.utils.spiking_neuron',
-        'sdt3_mm.models.utils.spike_layers',  # SpikeConvBN only, below
-        'sdt3_mm.models.utils',  # load_pretrained_backbone
+        'sdt3_mm.models.layers.spike_contract',
+        'sdt3_mm.models.neurons.spiking_neuron',
+        'sdt3_mm.models.layers.blocks',  # SpikeConvBN only, below
     }
     seen = set()
     for path in glob.glob(osp.join(ROOT, 'sdt3_mm', 'analysis', '*.py')):
@@ -269,15 +268,13 @@ def test_analysis_dispatches_on_contracts_not_model_classes():
                     node.module.startswith('sdt3_mm.models'):
                 assert node.module in allowed, (path, node.module)
                 names = {alias.name for alias in node.names}
-                if node.module == 'sdt3_mm.models.utils.spike_layers':
+                if node.module == 'sdt3_mm.models.layers.blocks':
                     assert names == {'SpikeConvBN'}, (path, names)
-                if node.module == 'sdt3_mm.models.utils':
-                    assert names == {'load_pretrained_backbone'}, names
                 seen.add(node.module)
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     assert not alias.name.startswith('sdt3_mm.models'), path
-    assert 'sdt3_mm.models.utils.spike_contract' in seen
+    assert 'sdt3_mm.models.layers.spike_contract' in seen
 
 
 def test_segmentation_demo_runs_spike_driven_on_upsampled_and_summed_maps():

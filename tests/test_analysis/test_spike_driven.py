@@ -8,9 +8,9 @@ from spiking_models import LARGE, firing_backbone, firing_meta_backbone
 from sdt3_mm.analysis import SpikeDriven, fold_bn, spike_driven
 from sdt3_mm.models import MultiStepLIFNeuron, SpikeFPN
 from sdt3_mm.models.backbones.meta_spikeformer import RepConv
-from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
-from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
-from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+from sdt3_mm.models.layers.spike_code_ops import LinearAttentionProduct
+from sdt3_mm.models.layers.blocks import SpikeLinearAttention
+from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
 
 
 def _max_diff(a, b):

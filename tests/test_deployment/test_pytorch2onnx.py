@@ -173,7 +173,7 @@ def test_unknown_scope_is_refused():
 
 
 def _spiking_neuron_count(name):
-    from sdt3_mm.models.utils.spiking_neuron import spiking_neurons
+    from sdt3_mm.models.neurons.spiking_neuron import spiking_neurons
     return len(spiking_neurons(_model(name)))
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sdt3_mm.models import SFANeuron
-from sdt3_mm.models.utils.spiking_neuron import SpikeCode
+from sdt3_mm.models.neurons.spiking_neuron import SpikeCode
 
 
 def test_forward_quantises_clamps_and_normalises():

@@ -12,9 +12,9 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from sdt3_mm.models import ESpikeFormer, MetaSpikeFormer, SFANeuron
-from sdt3_mm.models.utils.spike_code_ops import SpikeConv2d
-from sdt3_mm.models.utils.spike_layers import SpikeConvBN
-from sdt3_mm.models.utils.spiking_neuron import (SpikingNeuron, reshape_spikes,
+from sdt3_mm.models.layers.spike_code_ops import SpikeConv2d
+from sdt3_mm.models.layers.blocks import SpikeConvBN
+from sdt3_mm.models.neurons.spiking_neuron import (SpikingNeuron, reshape_spikes,
                                                  spike_code_of)
 
 LARGE = dict(family='large', embed_dims=[32, 64, 128], depth=2, rep_conv=True)
@@ -150,7 +150,7 @@ def test_in_place_change_of_saved_spikes_is_an_error(reader):
         spikes = neuron(x * 3)
         out = layer(spikes)
     else:
-        from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
+        from sdt3_mm.models.layers.spike_code_ops import LinearAttentionProduct
         neuron = SFANeuron()
         x = torch.randn(3, 2, 4, 6, requires_grad=True)
         q, k, v = (neuron(x * s) for s in (1, 2, 3))

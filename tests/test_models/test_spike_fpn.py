@@ -81,8 +81,8 @@ def test_convs_keep_spike_codes_in_training():
     the code, not the float spikes: gradients equal those without codes."""
     import copy
 
-    from sdt3_mm.models.utils.spike_code_ops import SpikeConv2d
-    from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+    from sdt3_mm.models.layers.spike_code_ops import SpikeConv2d
+    from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
     torch.manual_seed(0)
     neck = SpikeFPN([16, 32, 32], 16, 4, in_strides=[4, 8, 8]).train()
     convs = [m for m in neck.modules() if isinstance(m, torch.nn.Conv2d)]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sdt3_mm.models import ESpikeFormer, MetaSpikeFormer
-from sdt3_mm.models.utils.spike_layers import SpikeLinearAttention
+from sdt3_mm.models.layers.blocks import SpikeLinearAttention
 
 LIF = dict(type='MultiStepLIFNeuron', T=4)
 
@@ -84,7 +84,7 @@ def test_stage_layout_is_the_one_derivation_of_taps():
 
 def test_contracts_name_what_a_subclass_lacks():
     from sdt3_mm.models.backbones.spiking_backbone import SpikingBackbone
-    from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+    from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
 
     class NoPlainPath(SpikingNeuron):
 

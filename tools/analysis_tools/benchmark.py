@@ -50,7 +50,7 @@ from torch import nn
 
 from sdt3_mm.analysis import check_finite, fold_bn
 from sdt3_mm.models import MetaSpikeFormer
-from sdt3_mm.models.utils.spike_code_ops import LinearAttentionProduct
+from sdt3_mm.models.layers.spike_code_ops import LinearAttentionProduct
 from sdt3_mm.registry import MODELS, build_in_scope
 
 VARIANTS = ('ours', 'compiled', 'cp', 'folded', 'naive', 'lif', 'meta')

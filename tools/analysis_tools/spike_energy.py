@@ -10,7 +10,7 @@ every spiking neuron's output and every weight layer's input is counted::
 with ``rate`` = mean count / D of the layer's input, counted, and T and D
 the neurons' real and virtual time steps (E-SpikeFormer: 1 x D; Meta-
 SpikeFormer: T x 1). Any model made of
-:class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` modules works;
+:class:`~sdt3_mm.models.neurons.spiking_neuron.SpikingNeuron` modules works;
 inputs holding NaN or Inf are refused. Prints a table, writes
 ``spike_energy.json`` and ``firing_rates.png`` (per-layer input firing
 rates) into ``--out-dir``.

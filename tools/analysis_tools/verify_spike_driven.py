@@ -21,7 +21,7 @@ attention scale, layer scales until folded, layers that read a BN's or a
 depthwise conv's real output). End-to-end
 outputs are the logits of a classifier or segmentor and the neck's
 features of a detector. Works for any model made of
-:class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron` modules
+:class:`~sdt3_mm.models.neurons.spiking_neuron.SpikingNeuron` modules
 (E-SpikeFormer, Meta-SpikeFormer, their heads). Inputs holding NaN or Inf
 are refused. Exits with status 1 if a check fails, or if no neuron output
 was seen at all.
@@ -44,7 +44,7 @@ from model_inputs import (add_input_arguments, add_model_arguments,
 
 import sdt3_mm  # noqa: F401  (registries)
 from sdt3_mm.analysis import SpikeDriven, check_finite, fold_bn
-from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
 
 
 def parse_args():

@@ -65,7 +65,7 @@ class FiringRateHook(Hook):
 
     While the val or test loop runs, every spiking neuron's output and
     every weight layer's input are counted (see :class:`SpikeCounter`;
-    any :class:`~sdt3_mm.models.utils.spiking_neuron.SpikingNeuron`, so
+    any :class:`~sdt3_mm.models.neurons.spiking_neuron.SpikingNeuron`, so
     E-SpikeFormer's SFA and Meta-SpikeFormer's LIF neurons alike). After
     the loop, the network's mean firing rate (spikes sent over spikes
     possible, all neurons) and the estimated energy per image are added to

@@ -1,24 +1,149 @@
 """E-SpikeFormer, the backbone of Spike-driven Transformer V3, with the
-blocks of its two families (shared layers: :mod:`..utils.spike_layers`)."""
+blocks of its two families (what Meta-SpikeFormer and the heads share too,
+:class:`SpikeConvBN` and :class:`SpikeLinearAttention`, is in
+:mod:`sdt3_mm.models.layers`).
+
+Every block takes and returns NCHW membrane potentials: residuals add
+membrane values before the next neuron ("membrane shortcut"), and every
+branch starts with a neuron, so each linear operation in the body reads
+spike counts. Token-wise parts (the MLP, the large family's blocks) run on
+``x.flatten(2)``, a view, and return to NCHW by another view."""
 import copy
 import math
 import numbers
 from abc import abstractmethod
 
 import torch
+from mmcv.cnn.bricks import DropPath
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from sdt3_mm.registry import MODELS
-from sdt3_mm.utils.arguments import is_integer
-from ..utils.block_checkpoint import checkpoint_block
 from sdt3_mm.reliability import load_pretrained_backbone
-from ..utils.spike_code_ops import SpikeConv2d
-from ..utils.spike_contract import (ConstantScale, ConstantScales,
-                                    scale_output_channels_)
-from ..utils.spike_layers import (SepConv, SpikeConvBN, SpikeLinearAttention,
-                                  SpikeMLP, StackedConvBN1d, drop_path)
+from sdt3_mm.utils.arguments import is_integer
+from ..layers import (ConstantScale, ConstantScales, MergedLayers,
+                      SpikeConv1d, SpikeConv2d, SpikeConvBN,
+                      SpikeLinearAttention, checkpoint_block, fold_norm_into,
+                      scale_output_channels_)
 from .spiking_backbone import SpikingBackbone
+
+
+def drop_path(rate):
+    """Stochastic depth of ``rate`` on a residual branch; the identity
+    (no module state, nothing drawn) for a rate of 0."""
+    return DropPath(rate) if rate > 0 else nn.Identity()
+
+
+class StackedConvBN1d(MergedLayers, nn.Module):
+    """Two bias-free pointwise conv1d, each followed by BatchNorm1d.
+
+    The large family's re-parameterisable projection (``C -> hidden ->
+    out``); there is no neuron between the two, so it folds into one
+    linear map at deployment (:meth:`merge`).
+
+    Args:
+        in_channels (int): Input channels.
+        hidden_channels (int): Channels between the two convs.
+        out_channels (int): Output channels.
+    """
+
+    def __init__(self, in_channels, hidden_channels, out_channels):
+        super().__init__()
+        self.conv1 = SpikeConv1d(in_channels, hidden_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm1d(hidden_channels)
+        self.conv2 = nn.Conv1d(hidden_channels, out_channels, 1, bias=False)
+        self.bn2 = nn.BatchNorm1d(out_channels)
+
+    def output_layer(self):
+        """The norm producing the output channels."""
+        return self.bn2
+
+    def merge(self):
+        """One conv1d (with bias) computing this module in evaluation."""
+        first = fold_norm_into(self.conv1, self.bn1)
+        second = fold_norm_into(self.conv2, self.bn2)
+        w1, w2 = first.weight.double()[..., 0], second.weight.double()[...,
+                                                                       0]
+        merged = nn.Conv1d(w1.shape[1], w2.shape[0], 1)
+        dtype = self.conv1.weight.dtype
+        merged.weight = nn.Parameter((w2 @ w1).unsqueeze(-1).to(dtype))
+        merged.bias = nn.Parameter(
+            (w2 @ first.bias.double() + second.bias.double()).to(dtype))
+        return merged.to(self.conv1.weight.device)
+
+    def merged_flops(self, x, y):
+        """``C_in x C_out`` per token: one pointwise conv."""
+        return x.numel() * self.conv2.out_channels
+
+    def forward(self, x):
+        return self.bn2(self.conv2(self.bn1(self.conv1(x))))
+
+
+class SepConv(nn.Module):
+    """Spiking separable conv: pointwise, depthwise, pointwise.
+
+    E-SpikeFormer puts a neuron in front of each conv and a BN after each;
+    Meta-SpikeFormer (``linear_dw_pw=True``) has neither between the
+    depthwise and the second pointwise conv, which form one linear map.
+
+    Args:
+        channels (int): Input and output channels.
+        kernel_size (int): Kernel of the depthwise conv.
+        neuron_cfg (dict): Config of the neurons in front of the convs.
+        expand_ratio (int): Width of the depthwise conv relative to
+            ``channels``. Defaults to 2.
+        linear_dw_pw (bool): No BN after the depthwise conv and no neuron
+            before the second pointwise conv. Defaults to False.
+    """
+
+    def __init__(self,
+                 channels,
+                 kernel_size,
+                 neuron_cfg,
+                 expand_ratio=2,
+                 linear_dw_pw=False):
+        super().__init__()
+        mid = channels * expand_ratio
+        self.pwconv1 = SpikeConvBN(
+            SpikeConv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid),
+            neuron_cfg)
+        self.dwconv = SpikeConvBN(
+            SpikeConv2d(
+                mid,
+                mid,
+                kernel_size,
+                padding=kernel_size // 2,
+                groups=mid,
+                bias=False), None if linear_dw_pw else nn.BatchNorm2d(mid),
+            neuron_cfg)
+        self.pwconv2 = SpikeConvBN(
+            SpikeConv2d(mid, channels, 1, bias=False),
+            nn.BatchNorm2d(channels), None if linear_dw_pw else neuron_cfg)
+
+    def forward(self, x):
+        return self.pwconv2(self.dwconv(self.pwconv1(x)))
+
+
+class SpikeMLP(nn.Module):
+    """Token MLP: neuron, conv1d, BN1d, neuron, conv1d, BN1d.
+
+    Args:
+        channels (int): Input and output channels.
+        hidden_channels (int): Hidden channels.
+        neuron_cfg (dict): Config of the neurons.
+    """
+
+    def __init__(self, channels, hidden_channels, neuron_cfg):
+        super().__init__()
+        self.fc1 = SpikeConvBN(
+            SpikeConv1d(channels, hidden_channels, 1),
+            nn.BatchNorm1d(hidden_channels), neuron_cfg)
+        self.fc2 = SpikeConvBN(
+            SpikeConv1d(hidden_channels, channels, 1),
+            nn.BatchNorm1d(channels), neuron_cfg)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x))
 
 
 class ConvBlock(nn.Module):

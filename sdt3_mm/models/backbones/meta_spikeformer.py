@@ -4,9 +4,8 @@ import torch
 from torch import nn
 
 from sdt3_mm.registry import MODELS
-from ..utils.spike_code_ops import SpikeConv2d
-from ..utils.spike_contract import MergedLayers, norm_affine
-from ..utils.spike_layers import SpikeConvBN, SpikeLinearAttention
+from ..layers import (MergedLayers, SpikeConv2d, SpikeConvBN,
+                      SpikeLinearAttention, norm_affine)
 from .e_spikeformer import ConvBlock, ESpikeFormer, TransformerBlock
 
 

@@ -4,7 +4,7 @@ from abc import ABCMeta, abstractmethod
 from mmengine.model import BaseModule
 
 from sdt3_mm.utils.arguments import is_integer
-from ..utils.spiking_neuron import spiking_neurons
+from ..neurons import spiking_neurons
 
 
 class SpikingBackbone(BaseModule, metaclass=ABCMeta):

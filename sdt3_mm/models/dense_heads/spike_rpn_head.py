@@ -4,7 +4,8 @@ from mmdet.models.dense_heads import RPNHead
 from torch import nn
 
 from sdt3_mm.registry import MODELS
-from ..utils.spike_layers import SpikeConvBN, build_neuron
+from ..layers import SpikeConvBN
+from ..neurons import build_neuron
 
 
 @MODELS.register_module()

@@ -3,7 +3,7 @@ from mmpretrain.models.heads import ClsHead
 from torch import nn
 
 from sdt3_mm.registry import MODELS
-from ..utils.spike_layers import build_neuron
+from ..neurons import build_neuron
 
 
 @MODELS.register_module()

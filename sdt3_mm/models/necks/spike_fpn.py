@@ -3,8 +3,7 @@ from mmcv.cnn import ConvModule
 from mmdet.models.necks import FPN
 
 from sdt3_mm.registry import MODELS
-from ..utils.spike_code_ops import SpikeConv2d
-from ..utils.spike_layers import SpikeConvBN
+from ..layers import SpikeConv2d, SpikeConvBN
 
 
 @MODELS.register_module()

@@ -4,7 +4,8 @@ from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
 from torch import nn
 
 from sdt3_mm.registry import MODELS
-from ..utils.spike_layers import build_neuron, replace_relus
+from ..layers import replace_relus
+from ..neurons import build_neuron
 
 
 @MODELS.register_module()

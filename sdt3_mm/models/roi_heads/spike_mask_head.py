@@ -2,7 +2,8 @@
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 
 from sdt3_mm.registry import MODELS
-from ..utils.spike_layers import build_neuron, replace_relus
+from ..layers import replace_relus
+from ..neurons import build_neuron
 
 
 @MODELS.register_module()

@@ -1,6 +1,6 @@
 """What the analysis tools must know of a model beyond its neurons.
 
-:class:`~.spiking_neuron.SpikingNeuron` is the contract of a neuron. A
+:class:`~sdt3_mm.models.neurons.SpikingNeuron` is the contract of a neuron. A
 spiking network also computes things that are neither a neuron nor a plain
 weight layer, and a tool that counts operations, runs the network
 spike-driven or folds it for deployment must know them. Blocks declare them

@@ -1,8 +1,8 @@
 """Layers that read spikes and keep the spikes' one-byte code for backward.
 
 A conv or a matmul keeps its input for backward. When that input is a
-neuron's output carrying its :class:`~.spiking_neuron.SpikeCode` (training
-mode, see :func:`~.spiking_neuron.spike_code_of`), the layers here keep the
+neuron's output carrying its :class:`~sdt3_mm.models.neurons.SpikeCode` (training
+mode, see :func:`~sdt3_mm.models.neurons.spike_code_of`), the layers here keep the
 code instead of the float spikes (a quarter of the memory, and the neuron
 keeps the same code for its own backward, so the two share one byte per
 element) and rebuild the spikes bit for bit in backward. Without a code
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .spike_contract import SpikeProduct
-from .spiking_neuron import SpikeCode, spike_code_of
+from ..neurons.spiking_neuron import SpikeCode, spike_code_of
 
 
 def _compute_dtype(x):

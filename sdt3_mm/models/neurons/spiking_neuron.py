@@ -24,7 +24,7 @@ own backward (the SFA neuron keeps its straight-through mask there). The
 neuron is called as a module as usual (its forward hooks run in training
 and evaluation alike) and its output tensor carries the code along
 (:func:`spike_code_of`); layers that read spikes (see
-:mod:`.spike_code_ops`) save the code instead of their input and rebuild
+:mod:`sdt3_mm.models.layers.spike_code_ops`) save the code instead of their input and rebuild
 the input exactly in backward with :meth:`SpikeCode.decode`. A code is
 only taken from the tensor it was made for, unmodified: an output changed
 in place, or replaced by a hook, is read as plain float spikes.

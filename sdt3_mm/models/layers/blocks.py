@@ -1,32 +1,25 @@
-"""Building blocks of E-SpikeFormer.
+"""Blocks both backbone families and the heads share.
 
-Every block takes and returns NCHW membrane potentials: residuals add
-membrane values before the next neuron ("membrane shortcut"), and every
-branch starts with an SFA neuron, so each linear operation in the body
-reads integer spike counts. Token-wise parts (the MLP, the large family's
-blocks) run on ``x.flatten(2)``, a view, and return to NCHW by another view.
+:class:`SpikeConvBN` (a neuron, a linear operation, a norm) is the unit of
+every stage, head and neck, and the pair BN folding walks;
+:class:`SpikeLinearAttention` serves both families with their own
+projections (the families' blocks live next to their backbones, in
+:mod:`sdt3_mm.models.backbones`).
 
+Every block takes and returns membrane potentials: residuals add membrane
+values before the next neuron ("membrane shortcut"), and every branch
+starts with a neuron, so each linear operation in the body reads spikes.
 In training, a neuron's output carries the spikes' one-byte code (see
-:mod:`.spiking_neuron`): the convs and attention products that read
-spikes (:mod:`.spike_code_ops`) save the code for backward in place of
-the float spikes.
+:mod:`sdt3_mm.models.neurons.spiking_neuron`): the convs and attention
+products that read spikes (:mod:`.spike_code_ops`) save the code for
+backward in place of the float spikes.
 """
-from mmcv.cnn.bricks import DropPath
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from sdt3_mm.registry import MODELS, build_in_scope
-from .spike_code_ops import LinearAttentionProduct, SpikeConv1d, SpikeConv2d
-from .spike_contract import (FOLDABLE_LAYERS, ConstantScale, ConstantScales,
-                             MergedLayers, fold_norm_into)
-from .spiking_neuron import reshape_spikes
-
-
-def build_neuron(neuron_cfg):
-    """Build a neuron from its config, or ``nn.Identity`` for ``None``."""
-    if neuron_cfg is None:
-        return nn.Identity()
-    return build_in_scope(MODELS, neuron_cfg)
+from ..neurons import build_neuron, reshape_spikes
+from .spike_code_ops import LinearAttentionProduct
+from .spike_contract import FOLDABLE_LAYERS, ConstantScale, ConstantScales
 
 
 def replace_relus(module, neuron_cfg):
@@ -44,10 +37,6 @@ def replace_relus(module, neuron_cfg):
             setattr(module, name, build_neuron(neuron_cfg))
         else:
             replace_relus(child, neuron_cfg)
-
-
-def drop_path(rate):
-    return DropPath(rate) if rate > 0 else nn.Identity()
 
 
 class SpikeConvBN(nn.Module):
@@ -78,118 +67,6 @@ class SpikeConvBN(nn.Module):
 
     def forward(self, x):
         return self.bn(self.conv(self.neuron(x)))
-
-
-class StackedConvBN1d(MergedLayers, nn.Module):
-    """Two bias-free pointwise conv1d, each followed by BatchNorm1d.
-
-    The large family's re-parameterisable projection (``C -> hidden ->
-    out``); there is no neuron between the two, so it folds into one
-    linear map at deployment (:meth:`merge`).
-
-    Args:
-        in_channels (int): Input channels.
-        hidden_channels (int): Channels between the two convs.
-        out_channels (int): Output channels.
-    """
-
-    def __init__(self, in_channels, hidden_channels, out_channels):
-        super().__init__()
-        self.conv1 = SpikeConv1d(in_channels, hidden_channels, 1, bias=False)
-        self.bn1 = nn.BatchNorm1d(hidden_channels)
-        self.conv2 = nn.Conv1d(hidden_channels, out_channels, 1, bias=False)
-        self.bn2 = nn.BatchNorm1d(out_channels)
-
-    def output_layer(self):
-        """The norm producing the output channels."""
-        return self.bn2
-
-    def merge(self):
-        """One conv1d (with bias) computing this module in evaluation."""
-        first = fold_norm_into(self.conv1, self.bn1)
-        second = fold_norm_into(self.conv2, self.bn2)
-        w1, w2 = first.weight.double()[..., 0], second.weight.double()[...,
-                                                                       0]
-        merged = nn.Conv1d(w1.shape[1], w2.shape[0], 1)
-        dtype = self.conv1.weight.dtype
-        merged.weight = nn.Parameter((w2 @ w1).unsqueeze(-1).to(dtype))
-        merged.bias = nn.Parameter(
-            (w2 @ first.bias.double() + second.bias.double()).to(dtype))
-        return merged.to(self.conv1.weight.device)
-
-    def merged_flops(self, x, y):
-        """``C_in x C_out`` per token: one pointwise conv."""
-        return x.numel() * self.conv2.out_channels
-
-    def forward(self, x):
-        return self.bn2(self.conv2(self.bn1(self.conv1(x))))
-
-
-class SepConv(nn.Module):
-    """Spiking separable conv: pointwise, depthwise, pointwise.
-
-    E-SpikeFormer puts a neuron in front of each conv and a BN after each;
-    Meta-SpikeFormer (``linear_dw_pw=True``) has neither between the
-    depthwise and the second pointwise conv, which form one linear map.
-
-    Args:
-        channels (int): Input and output channels.
-        kernel_size (int): Kernel of the depthwise conv.
-        neuron_cfg (dict): Config of the neurons in front of the convs.
-        expand_ratio (int): Width of the depthwise conv relative to
-            ``channels``. Defaults to 2.
-        linear_dw_pw (bool): No BN after the depthwise conv and no neuron
-            before the second pointwise conv. Defaults to False.
-    """
-
-    def __init__(self,
-                 channels,
-                 kernel_size,
-                 neuron_cfg,
-                 expand_ratio=2,
-                 linear_dw_pw=False):
-        super().__init__()
-        mid = channels * expand_ratio
-        self.pwconv1 = SpikeConvBN(
-            SpikeConv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid),
-            neuron_cfg)
-        self.dwconv = SpikeConvBN(
-            SpikeConv2d(
-                mid,
-                mid,
-                kernel_size,
-                padding=kernel_size // 2,
-                groups=mid,
-                bias=False), None if linear_dw_pw else nn.BatchNorm2d(mid),
-            neuron_cfg)
-        self.pwconv2 = SpikeConvBN(
-            SpikeConv2d(mid, channels, 1, bias=False),
-            nn.BatchNorm2d(channels), None if linear_dw_pw else neuron_cfg)
-
-    def forward(self, x):
-        return self.pwconv2(self.dwconv(self.pwconv1(x)))
-
-
-class SpikeMLP(nn.Module):
-    """Token MLP: neuron, conv1d, BN1d, neuron, conv1d, BN1d.
-
-    Args:
-        channels (int): Input and output channels.
-        hidden_channels (int): Hidden channels.
-        neuron_cfg (dict): Config of the neurons.
-    """
-
-    def __init__(self, channels, hidden_channels, neuron_cfg):
-        super().__init__()
-        self.fc1 = SpikeConvBN(
-            SpikeConv1d(channels, hidden_channels, 1),
-            nn.BatchNorm1d(hidden_channels), neuron_cfg)
-        self.fc2 = SpikeConvBN(
-            SpikeConv1d(hidden_channels, channels, 1),
-            nn.BatchNorm1d(channels), neuron_cfg)
-
-    def forward(self, x):
-        return self.fc2(self.fc1(x))
 
 
 class SpikeLinearAttention(ConstantScales, nn.Module):
