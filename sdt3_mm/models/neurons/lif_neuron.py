@@ -1,4 +1,12 @@
-"""Multi-step leaky integrate-and-fire neuron (Spike-driven Transformer V2)."""
+"""Multi-step leaky integrate-and-fire neuron (Spike-driven Transformer V2).
+
+The neuron's maths is written once, as one time step (:func:`_charge`,
+:func:`_fire`, :func:`_reset` and the surrogate :func:`_surrogate`). The
+plain path runs the steps with autograd; the eager autograd function runs
+them without a graph, keeps only the charged potentials, and in backward
+differentiates the same steps one at a time (back through time), so both
+paths give the same spikes and, bit for bit, the same gradients.
+"""
 import torch
 
 from sdt3_mm.registry import MODELS
@@ -6,36 +14,80 @@ from .spiking_neuron import SpikingNeuron
 
 
 def _charge(potential, x, tau):
-    # SpikingJelly's decay_input form with v_reset = 0, in its order of
-    # operations, so that thresholds are crossed where the reference's are.
+    """The charged potential ``H[t]`` from ``V[t-1]`` and the input.
+
+    SpikingJelly's decay_input form with v_reset = 0, in its order of
+    operations, so that thresholds are crossed where the reference's are.
+    """
     return potential + (x - potential) / tau
 
 
-def _run(x, tau, threshold):
-    """Spikes and charged potentials of all steps of ``x`` (``T x ...``)."""
+def _fire(charged, threshold):
+    """The spikes ``S[t] = H[t] >= v_th`` (no gradient of its own)."""
+    return (charged >= threshold).to(charged.dtype)
+
+
+def _reset(charged, fired):
+    """``V[t] = H[t] * (1 - S[t])``: hard reset to 0, the spikes detached."""
+    return charged * (1 - fired)
+
+
+def _surrogate(charged, threshold, alpha):
+    """The function whose gradient the spikes take: ``sigmoid(alpha * (H[t]
+    - v_th))``."""
+    return torch.sigmoid(alpha * (charged - threshold))
+
+
+def _steps_without_graph(x, tau, threshold):
+    """Spikes and charged potentials of all steps of ``x`` (``T x ...``),
+    computed without an autograd graph."""
     potential = torch.zeros_like(x[0])
     charged, spikes = torch.empty_like(x), torch.empty_like(x)
     for t in range(x.shape[0]):
         charged[t] = _charge(potential, x[t], tau)
-        spikes[t] = (charged[t] >= threshold).to(x.dtype)
-        potential = charged[t] * (1 - spikes[t])
+        spikes[t] = _fire(charged[t], threshold)
+        potential = _reset(charged[t], spikes[t])
     return spikes, charged
+
+
+def _step_backward(charged, grad_spikes, grad_potential, tau, threshold,
+                   alpha):
+    """One step back through time, by autograd on the step's functions.
+
+    Args:
+        charged (Tensor): ``H[t]``.
+        grad_spikes (Tensor): ``dL/dS[t]``.
+        grad_potential (Tensor): ``dL/dV[t]`` (from step ``t + 1``).
+
+    Returns:
+        tuple[Tensor, Tensor]: ``dL/dX[t]`` and ``dL/dV[t-1]``.
+    """
+    with torch.enable_grad():
+        charged = charged.detach().requires_grad_()
+        fired = _fire(charged.detach(), threshold)
+        grad_charged, = torch.autograd.grad(
+            (_surrogate(charged, threshold, alpha), _reset(charged, fired)),
+            charged, (grad_spikes, grad_potential))
+        # The charge is affine in the previous potential and the input, so
+        # its gradients do not depend on their values: zeros stand in for
+        # them (the input is not kept).
+        previous = torch.zeros_like(charged, requires_grad=True)
+        x = torch.zeros_like(charged, requires_grad=True)
+        grad_previous, grad_x = torch.autograd.grad(
+            _charge(previous, x, tau), (previous, x), grad_charged)
+    return grad_x, grad_previous
 
 
 class _LIFFunction(torch.autograd.Function):
     """All T steps in one op: only the charged potentials are saved.
 
     Returns the spikes and their one-byte code (the spikes as ``uint8``).
-
-    Backward runs back through time by hand: with the reset detached,
-    ``dL/dH[t] = dL/dS[t] * sg'(H[t] - v_th) + dL/dV[t] * (1 - S[t])`` and
-    ``dL/dV[t-1] = dL/dH[t] * (1 - 1 / tau)``, ``dL/dX[t] = dL/dH[t] / tau``,
-    where ``sg'`` is the derivative of ``sigmoid(alpha * x)``.
+    Backward goes back through time with :func:`_step_backward`.
     """
 
     @staticmethod
     def forward(ctx, x, tau, threshold, alpha):
-        spikes, charged = _run(x, tau, threshold)
+        spikes, charged = _steps_without_graph(x, tau, threshold)
         code = spikes.to(torch.uint8)
         ctx.save_for_backward(charged)
         ctx.mark_non_differentiable(code)
@@ -45,17 +97,12 @@ class _LIFFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes, grad_code):
         charged, = ctx.saved_tensors
-        tau, threshold, alpha = ctx.tau, ctx.threshold, ctx.alpha
         grad_x = torch.empty_like(charged)
         grad_potential = torch.zeros_like(charged[0])
         for t in reversed(range(charged.shape[0])):
-            over = charged[t] - threshold
-            sig = torch.sigmoid(alpha * over)
-            not_fired = (over < 0).to(charged.dtype)
-            grad_charged = grad_spikes[t] * alpha * sig * (1 - sig) + \
-                grad_potential * not_fired
-            grad_x[t] = grad_charged / tau
-            grad_potential = grad_charged * (1 - 1 / tau)
+            grad_x[t], grad_potential = _step_backward(
+                charged[t], grad_spikes[t], grad_potential, ctx.tau,
+                ctx.threshold, ctx.alpha)
         return grad_x, None, None, None
 
 
@@ -75,7 +122,7 @@ class MultiStepLIFNeuron(SpikingNeuron):
     folded into the batch, ``(T * B, ...)``, as the network's convs see it
     (:attr:`time_steps` is T); the output, binary spikes (``max_level`` 1),
     has the same shape. Under a tracer or compiler the same values and
-    surrogate gradient come from plain tensor operations.
+    surrogate gradient come from the same steps as plain tensor operations.
 
     Args:
         T (int): Time steps. Defaults to 4.
@@ -119,13 +166,11 @@ class MultiStepLIFNeuron(SpikingNeuron):
         spikes = []
         for t in range(self.T):
             charged = _charge(potential, steps[t], self.tau)
-            fired = (charged >= self.v_threshold).to(x.dtype)
-            # The step's value with the sigmoid surrogate's gradient.
-            surrogate = torch.sigmoid(self.alpha *
-                                      (charged - self.v_threshold))
-            spike = fired + (surrogate - surrogate.detach())
-            spikes.append(spike)
-            potential = charged * (1 - fired)
+            fired = _fire(charged, self.v_threshold)
+            # The step's value with the surrogate's gradient.
+            surrogate = _surrogate(charged, self.v_threshold, self.alpha)
+            spikes.append(fired + (surrogate - surrogate.detach()))
+            potential = _reset(charged, fired)
         return torch.stack(spikes).reshape(x.shape)
 
     def extra_repr(self):

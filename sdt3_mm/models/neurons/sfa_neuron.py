@@ -1,4 +1,10 @@
-"""Spike Firing Approximation (SFA) neuron."""
+"""Spike Firing Approximation (SFA) neuron.
+
+The neuron's maths is written once, in the three functions below (the
+level, the window the straight-through gradient passes, the rounding);
+the eager autograd function and the plain operations tracers see are both
+made of them, so the two paths cannot drift apart.
+"""
 import torch
 
 from sdt3_mm.registry import MODELS
@@ -8,47 +14,61 @@ _ROUNDING = ('half_even', 'half_up')
 _BOUNDS = ('closed', 'open')
 
 
-def _round(x, rounding):
-    if rounding == 'half_even':
-        return torch.round(x)
-    return torch.floor(x + 0.5)
+def _level(x, max_level):
+    """The membrane potential clamped to the counts' range ``[0, D]``."""
+    return torch.clamp(x, 0, max_level)
 
 
-def _round_(x, rounding):
-    """:func:`_round` in place (fewer temporaries in training)."""
+def _gradient_window(x, level, max_level, bounds):
+    """Where the straight-through gradient passes (a boolean mask).
+
+    Args:
+        x (Tensor): The membrane potential.
+        level (Tensor): ``_level(x, max_level)``.
+        max_level (int): ``D``.
+        bounds (str): ``'closed'``: ``0 <= x <= D``, where the clamp left
+            ``x`` as it was (one comparison); ``'open'``: ``0 < x < D``.
+    """
+    if bounds == 'closed':
+        return level == x
+    return (x > 0) & (x < max_level)
+
+
+def _round(x, rounding, inplace=False):
+    """``x`` rounded to integers, half to even (``torch.round``) or half up
+    (``floor(x + 0.5)``); ``inplace`` overwrites ``x`` (fewer temporaries
+    in training)."""
     if rounding == 'half_even':
-        return x.round_()
-    return x.add_(0.5).floor_()
+        return x.round_() if inplace else torch.round(x)
+    return x.add_(0.5).floor_() if inplace else torch.floor(x + 0.5)
 
 
 class _SFAFunction(torch.autograd.Function):
-    """Integer firing with a straight-through gradient inside the bounds.
+    """Eager SFA firing: integer counts, straight-through gradient inside
+    the window (:func:`_gradient_window`), divided by ``norm``.
 
     Returns the spikes and what backward keeps, one byte per element: with
     ``encode`` the spike code (uint8: the count in the low bits, the
-    gradient mask in the top bit), else the boolean mask; nothing when
+    gradient window in the top bit), else the boolean window; nothing when
     ``x`` needs no gradient. The float membrane potential is freed as soon
     as the forward ends.
     """
 
     @staticmethod
-    def forward(ctx, x, max_level, norm, rounding, closed, encode=True):
-        level = torch.clamp(x, 0, max_level)
+    def forward(ctx, x, max_level, norm, rounding, bounds, encode=True):
+        level = _level(x, max_level)
         if not ctx.needs_input_grad[0]:
-            # No backward will run (evaluation under no_grad): no mask.
+            # No backward will run (evaluation under no_grad): no window.
             ctx.mark_non_differentiable(level)
-            return _round_(level, rounding).div_(norm), None
-        if closed:
-            inside = level == x
-        else:
-            inside = (x > 0) & (x < max_level)
-        _round_(level, rounding)
+            return _round(level, rounding, inplace=True).div_(norm), None
+        window = _gradient_window(x, level, max_level, bounds)
+        _round(level, rounding, inplace=True)
         if encode:
             code = level.to(torch.uint8)
             code.bitwise_or_(
-                inside.to(torch.uint8).bitwise_left_shift_(FLAG_SHIFT))
+                window.to(torch.uint8).bitwise_left_shift_(FLAG_SHIFT))
         else:
-            code = inside
+            code = window
         ctx.save_for_backward(code)
         ctx.mark_non_differentiable(code)
         ctx.norm = norm
@@ -59,8 +79,8 @@ class _SFAFunction(torch.autograd.Function):
         code, = ctx.saved_tensors
         if code.dtype == torch.uint8:
             code = code >> FLAG_SHIFT
-        inside = code.to(grad_output.dtype)
-        return ((grad_output * inside).div_(ctx.norm), None, None, None, None,
+        window = code.to(grad_output.dtype)
+        return ((grad_output * window).div_(ctx.norm), None, None, None, None,
                 None)
 
 
@@ -81,7 +101,8 @@ class SFANeuron(SpikingNeuron):
     ``norm``) where ``u`` lies inside the bounds and zeroed elsewhere; it
     keeps one byte per element (in training the spike code, see
     :class:`SpikingNeuron`). Under a tracer or compiler the same values
-    and gradient come from plain tensor operations.
+    and gradient come from plain tensor operations built of the same
+    functions.
 
     Args:
         D (int): Maximum integer (virtual time steps), at most 127 (a
@@ -120,21 +141,23 @@ class SFANeuron(SpikingNeuron):
 
     def fire_with_code(self, x):
         return _SFAFunction.apply(x, self.D, self.norm, self.rounding,
-                                  self.bounds == 'closed')
+                                  self.bounds)
 
     def fire_eager(self, x):
         # The autograd function without the code: one pass fewer than the
         # plain operations' straight-through arithmetic.
         return _SFAFunction.apply(x, self.D, self.norm, self.rounding,
-                                  self.bounds == 'closed', False)[0]
+                                  self.bounds, False)[0]
 
     def fire_plain(self, x):
-        if self.bounds == 'closed':
-            # clamp's own gradient passes on the closed window [0, D]
-            level = torch.clamp(x, 0, self.D)
-        else:
-            inside = (x > 0) & (x < self.D)
-            level = torch.where(inside, x, x.detach()).clamp(0, self.D)
+        level = _level(x, self.D)
+        if x.requires_grad:
+            # The gradient restricted to the window, as _SFAFunction's
+            # backward; without a gradient (an exported inference graph)
+            # the mask would be dead arithmetic.
+            window = _gradient_window(x.detach(), level.detach(), self.D,
+                                      self.bounds)
+            level = torch.where(window, level, level.detach())
         # level + (round(level) - level) is round(level) exactly (the
         # difference of two floats within a factor of two of each other,
         # or with one of them 0, is exact); the gradient is level's.

@@ -78,7 +78,10 @@ class SpikingNeuron(nn.Module, metaclass=ABCMeta):
     used under tracers and compilers, so that ``torch.jit.trace``,
     ``torch.export``, ONNX export, FLOP counters and ``torch.compile`` see
     one ordinary graph in both modes); :meth:`fire_eager` (eager
-    evaluation) defaults to :meth:`fire_with_code` without the code.
+    evaluation) defaults to :meth:`fire_with_code` without the code. The
+    two paths are two schedules of one computation: write the neuron's
+    maths once, as functions both compose (as :class:`SFANeuron` and
+    :class:`MultiStepLIFNeuron` do), so that they cannot drift apart.
     :meth:`spike_counts` and :meth:`binary_maps` have defaults that follow
     from the output contract ``output = k / norm``.
 
