@@ -199,3 +199,19 @@ def test_non_finite_input_is_refused(bad, monkeypatch):
     with pytest.raises(
             ValueError, match='the input of batch 0 contains NaN or Inf'):
         verify(model, None, [dict(inputs=x, data_samples=None)])
+
+
+def test_docstring_example_runs():
+    """The ``Examples:`` of ESpikeFormer's docstring run and print what
+    they show (a doctest)."""
+    import doctest
+
+    import sdt3_mm.models.backbones.e_spikeformer as module
+    finder = doctest.DocTestFinder()
+    tests = finder.find(ESpikeFormer, 'ESpikeFormer', module=module)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in tests:
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.attempted == 7
+    assert result.failed == 0

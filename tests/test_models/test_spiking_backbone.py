@@ -4,27 +4,38 @@ import numpy as np
 import pytest
 import torch
 
-from sdt3_mm.models import ESpikeFormer, MetaSpikeFormer
+from sdt3_mm.models import ESpikeFormer, MetaSpikeFormer, MultiStepLIFNeuron
 from sdt3_mm.models.layers.blocks import SpikeLinearAttention
 
 LIF = dict(type='MultiStepLIFNeuron', T=4)
 
 
-def test_multi_step_neuron_without_time_steps_is_refused():
-    # It would read a batch of 8 as 4 time steps of 2 images.
+def test_time_steps_come_from_the_neurons():
+    """The neurons are the one source of T: no time_steps argument to
+    reconcile with them."""
+    assert ESpikeFormer(arch='t').time_steps == 1
+    assert ESpikeFormer(arch='t', neuron_cfg=LIF).time_steps == 4
+    assert MetaSpikeFormer('15m', T=3).time_steps == 3
+    with pytest.raises(TypeError, match='time_steps'):
+        ESpikeFormer(arch='t', neuron_cfg=LIF, time_steps=4)
+
+
+def test_neurons_of_different_time_steps_are_refused():
+    # A 4-step neuron among stateless ones would read a batch of 8 as 4
+    # time steps of 2 images.
+    model = ESpikeFormer(arch='t')
+    model.stages[3][0].attn.attn_neuron = MultiStepLIFNeuron(T=4)
     with pytest.raises(
             ValueError,
-            match='runs over 4 time steps, but the '
-            'backbone has time_steps=1'):
-        ESpikeFormer(arch='t', neuron_cfg=LIF)
-    with pytest.raises(ValueError, match='runs over 4 time steps'):
-        ESpikeFormer(arch='t', neuron_cfg=LIF, time_steps=2)
+            match=r'neuron stages\.3\.0\.attn\.attn_neuron '
+            r'\(MultiStepLIFNeuron\) runs over 4 time steps, but neuron '
+            r'downsample_layers\.1\.neuron \(SFANeuron\) over 1'):
+        model.take_time_steps_from_neurons()
 
 
 def test_time_steps_fold_into_the_batch_and_average():
     torch.manual_seed(0)
-    model = ESpikeFormer(
-        arch='t', neuron_cfg=LIF, time_steps=4, out_indices=(2, 4)).eval()
+    model = ESpikeFormer(arch='t', neuron_cfg=LIF, out_indices=(2, 4)).eval()
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         taps = model(x)

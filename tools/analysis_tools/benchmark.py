@@ -87,9 +87,8 @@ def build_backbone(target, variant):
     else:
         cfg = dict(type='ESpikeFormer', arch=target)
     if variant == 'lif':
-        cfg.update(
-            neuron_cfg=dict(type='MultiStepLIFNeuron', T=LIF_STEPS),
-            time_steps=LIF_STEPS)
+        # The backbone runs over its neurons' time steps.
+        cfg.update(neuron_cfg=dict(type='MultiStepLIFNeuron', T=LIF_STEPS))
     # In our scope whatever scope a caller (a runner built earlier in the
     # process) left current: the types are ours.
     model = build_in_scope(MODELS, cfg)

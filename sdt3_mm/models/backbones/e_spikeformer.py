@@ -518,18 +518,34 @@ class ESpikeFormer(SpikingBackbone):
             under ``'model'`` or ``'state_dict'``), converting official names
             on the fly; missing or unexpected keys raise an error.
         neuron_cfg (dict, optional): The neurons, in place of the family's
-            SFA neuron (any :class:`SpikingNeuron`; a multi-step neuron
-            needs matching ``time_steps``). Defaults to None.
+            SFA neuron (any :class:`SpikingNeuron`). The backbone runs over
+            their time steps (``dict(type='MultiStepLIFNeuron', T=4)``: the
+            image repeated over 4 steps, see :class:`SpikingBackbone`).
+            Defaults to None.
         attn_cfg (dict, optional): Attention settings to change: ``scale``
             (all families; base default ``2 / sqrt(head_dim)``, large
             0.125), ``value_ratio`` (base: value width over the input's, 4)
             and ``hidden_ratio`` (large: width inside the stacked
             projections, 1.5). Defaults to None (the reference's).
-        time_steps (int): Real time steps the image is repeated over
-            (:class:`SpikingBackbone`); only for multi-step neurons, the
-            SFA neuron being stateless. Defaults to 1.
         average_time (bool): With ``time_steps > 1``, average each tap over
             the steps. Defaults to True.
+
+    Examples:
+        >>> import torch
+        >>> from sdt3_mm.models import ESpikeFormer
+        >>> model = ESpikeFormer(arch='t', out_indices=(0, 1, 2, 3, 4))
+        >>> model = model.eval()
+        >>> with torch.no_grad():
+        ...     taps = model(torch.rand(1, 3, 64, 64))
+        >>> for tap in taps:
+        ...     print(tuple(tap.shape))
+        (1, 12, 32, 32)
+        (1, 24, 16, 16)
+        (1, 48, 8, 8)
+        (1, 96, 4, 4)
+        (1, 128, 4, 4)
+        >>> model.time_steps  # SFA neurons are stateless: one real step
+        1
     """
 
     arch_zoo = {
@@ -573,12 +589,8 @@ class ESpikeFormer(SpikingBackbone):
                  init_cfg=None,
                  neuron_cfg=None,
                  attn_cfg=None,
-                 time_steps=1,
                  average_time=True):
-        super().__init__(
-            time_steps=time_steps,
-            average_time=average_time,
-            init_cfg=init_cfg)
+        super().__init__(average_time=average_time, init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
         family = self.arch_settings['family']
         num_heads = self.arch_settings.get('num_heads', 8)
@@ -642,7 +654,7 @@ class ESpikeFormer(SpikingBackbone):
                                      layer_scale_init_value) for rate in rates
                 ]))
             prev = channels
-        self.check_neurons()
+        self.take_time_steps_from_neurons()
         self._freeze_stages()
 
     def _make_block(self, stage, channels, num_heads, drop_path_rate,

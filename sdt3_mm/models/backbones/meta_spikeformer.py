@@ -129,7 +129,8 @@ class MetaSpikeFormer(ESpikeFormer):
         arch (str | dict): ``'15m'``, ``'31m'``, ``'55m'``, ``'124m'``, or
             ``dict(family='meta', embed_dims=[C0, C1, C2, C3],
             num_heads=8)``. Defaults to ``'55m'``.
-        T (int): Time steps. Defaults to 4.
+        T (int): Time steps of the LIF neurons, hence of the backbone
+            (:attr:`time_steps`). Defaults to 4.
         average_time (bool): Average each tap over the time steps.
             Defaults to True.
         **kwargs: ``in_channels``, ``out_indices``, ``frozen_stages``,
@@ -148,17 +149,17 @@ class MetaSpikeFormer(ESpikeFormer):
     families = ('meta', )
 
     def __init__(self, arch='55m', T=4, average_time=True, **kwargs):
-        for key in ('D', 'neuron_cfg', 'layer_scale_init_value', 'time_steps'):
+        for key in ('D', 'neuron_cfg', 'layer_scale_init_value'):
             if key in kwargs:
                 raise TypeError(f'MetaSpikeFormer has no {key!r}: its '
                                 f'neurons are multi-step LIF over T steps')
+        # T configures the neurons only; the backbone's time_steps is read
+        # back from them (SpikingBackbone).
         super().__init__(
             arch=arch,
             neuron_cfg=dict(type='MultiStepLIFNeuron', T=T),
-            time_steps=T,
             average_time=average_time,
             **kwargs)
-        self.T = T
 
     def _make_block(self, stage, channels, num_heads, drop_path_rate,
                     layer_scale_init_value):

@@ -29,10 +29,14 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
     backbone with ``time_steps > 1`` takes the frames as its time steps,
     so ``T`` must equal ``time_steps``.
 
-    Every spiking neuron of the backbone must run over exactly its time
-    steps: a multi-step neuron in a backbone without time would silently
-    read the batch as time, so it is refused when the backbone is built
-    (:meth:`check_neurons`, called by subclasses once their layers exist).
+    **Time steps have one source: the neurons.** A backbone takes
+    :attr:`time_steps` from its spiking neurons (each neuron's
+    ``time_steps``, see :class:`~sdt3_mm.models.neurons.SpikingNeuron`)
+    once its layers exist (:meth:`take_time_steps_from_neurons`, called by
+    subclasses at the end of construction): ``MultiStepLIFNeuron(T=4)``
+    makes a backbone of 4 steps, SFA neurons one of 1. Neurons running
+    over different time steps are refused there, naming them (a
+    multi-step neuron among stateless ones would read the batch as time).
 
     Input validation is static (rank, channels, the smallest size, a
     non-empty batch), so it costs no device synchronisation and tracers see
@@ -56,21 +60,20 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
     ``total_stride``.
 
     Args:
-        time_steps (int): Real time steps T. Defaults to 1.
         average_time (bool): Average each tap over the time steps (with
             ``time_steps > 1``). Defaults to True.
         init_cfg (dict, optional): Initialisation config.
+
+    Attributes:
+        time_steps (int): Real time steps T, those of the neurons (set by
+            :meth:`take_time_steps_from_neurons`).
     """
 
     in_channels = 3
     total_stride = 1
 
-    def __init__(self, time_steps=1, average_time=True, init_cfg=None):
+    def __init__(self, average_time=True, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if int(time_steps) != time_steps or time_steps < 1:
-            raise ValueError(f'{type(self).__name__}: time_steps must be a '
-                             f'positive integer, got {time_steps!r}')
-        self.time_steps = int(time_steps)
         self.average_time = average_time
 
     @property
@@ -100,16 +103,27 @@ class SpikingBackbone(BaseModule, metaclass=ABCMeta):
                              f'{in_channels!r}')
         return int(in_channels)
 
-    def check_neurons(self):
-        """Refuse neurons whose time steps are not the backbone's."""
-        for name, neuron in spiking_neurons(self):
+    def take_time_steps_from_neurons(self):
+        """Set :attr:`time_steps` to the time steps the backbone's spiking
+        neurons run over (1 without any).
+
+        Raises:
+            ValueError: If the neurons run over different time steps,
+                naming the first neuron that differs from the first one.
+        """
+        neurons = spiking_neurons(self)
+        self.time_steps = neurons[0][1].time_steps if neurons else 1
+        for name, neuron in neurons:
             if neuron.time_steps != self.time_steps:
+                first_name, first = neurons[0]
                 raise ValueError(
                     f'{type(self).__name__}: neuron {name} '
                     f'({type(neuron).__name__}) runs over '
-                    f'{neuron.time_steps} time steps, but the backbone has '
-                    f'time_steps={self.time_steps}: a multi-step neuron '
-                    f'would take the batch for time steps')
+                    f'{neuron.time_steps} time steps, but neuron '
+                    f'{first_name} ({type(first).__name__}) over '
+                    f'{first.time_steps}: the backbone\'s time steps are its '
+                    f'neurons\', and a multi-step neuron among others would '
+                    f'take the batch for time steps')
 
     def check_input(self, x):
         """Refuse an input of the wrong rank, channels or size, or an empty

@@ -137,10 +137,13 @@ class MetaSpikeClsHead(SpikeKDClsHead):
     Args:
         num_classes (int): Number of classes.
         in_channels (int): Channels of the last backbone tap.
-        T (int): Time steps, as the backbone's. Defaults to 4.
+        T (int): Time steps of the head's LIF neuron, the head's one
+            source of them (:attr:`time_steps` reads the neuron), as the
+            backbone's. Defaults to 4.
         kd (bool): Whether there is an ``fc_kd``. The official checkpoints
             have one. Defaults to True.
-        neuron_cfg (dict): The neuron after pooling (``T`` is set here).
+        neuron_cfg (dict): The neuron after pooling (``T`` is set from the
+            argument above).
             Defaults to ``dict(type='MultiStepLIFNeuron')``.
         kd_loss_weight (float): Weight of ``fc_kd``'s loss. Defaults to
             0.5.
@@ -157,27 +160,32 @@ class MetaSpikeClsHead(SpikeKDClsHead):
                  **kwargs):
         super().__init__(num_classes, in_channels, dict(neuron_cfg, T=T),
                          kd_loss_weight, **kwargs)
-        self.T = T
         if not kd:
             # Unregistered first: a None submodule entry breaks clients that
             # walk the children (mmengine's FLOP-count printout).
             del self.fc_kd
             self.fc_kd = None
 
+    @property
+    def time_steps(self):
+        """The time steps the head runs over: its neuron's."""
+        return self.neuron.time_steps
+
     def pool(self, feats):
         """Average the last tap over its positions, ``T * B`` deep (frames,
         ``B x T x C x h x w``, folded time-major for the neuron)."""
         pooled = super().pool(feats)
         if pooled.dim() == 3:
-            if pooled.shape[1] != self.T:
+            if pooled.shape[1] != self.time_steps:
                 raise ValueError(
                     f'{type(self).__name__}: {pooled.shape[1]} frames, but '
-                    f'the head runs over T={self.T}')
+                    f'the head runs over T={self.time_steps}')
             pooled = pooled.transpose(0, 1).flatten(0, 1)
         return pooled
 
     def _mean_over_time(self, logits):
-        return logits.reshape(self.T, -1, logits.shape[-1]).mean(0)
+        return logits.reshape(self.time_steps, -1,
+                              logits.shape[-1]).mean(0)
 
     def forward(self, feats):
         spikes = self.pre_logits(feats)
