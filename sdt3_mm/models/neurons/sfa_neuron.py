@@ -19,18 +19,22 @@ def _level(x, max_level):
     return torch.clamp(x, 0, max_level)
 
 
-def _gradient_window(x, level, max_level, bounds):
+def _gradient_window(x, max_level, bounds, level=None):
     """Where the straight-through gradient passes (a boolean mask).
 
     Args:
         x (Tensor): The membrane potential.
-        level (Tensor): ``_level(x, max_level)``.
         max_level (int): ``D``.
-        bounds (str): ``'closed'``: ``0 <= x <= D``, where the clamp left
-            ``x`` as it was (one comparison); ``'open'``: ``0 < x < D``.
+        bounds (str): ``'closed'``: ``0 <= x <= D``; ``'open'``:
+            ``0 < x < D``.
+        level (Tensor, optional): ``_level(x, max_level)`` where it is at
+            hand: the closed window is where the clamp left ``x`` as it
+            was, one comparison instead of three.
     """
     if bounds == 'closed':
-        return level == x
+        if level is not None:
+            return level == x
+        return (x >= 0) & (x <= max_level)
     return (x > 0) & (x < max_level)
 
 
@@ -61,7 +65,7 @@ class _SFAFunction(torch.autograd.Function):
             # No backward will run (evaluation under no_grad): no window.
             ctx.mark_non_differentiable(level)
             return _round(level, rounding, inplace=True).div_(norm), None
-        window = _gradient_window(x, level, max_level, bounds)
+        window = _gradient_window(x, max_level, bounds, level)
         _round(level, rounding, inplace=True)
         if encode:
             code = level.to(torch.uint8)
@@ -150,14 +154,13 @@ class SFANeuron(SpikingNeuron):
                                   self.bounds, False)[0]
 
     def fire_plain(self, x):
-        level = _level(x, self.D)
-        if x.requires_grad:
-            # The gradient restricted to the window, as _SFAFunction's
-            # backward; without a gradient (an exported inference graph)
-            # the mask would be dead arithmetic.
-            window = _gradient_window(x.detach(), level.detach(), self.D,
-                                      self.bounds)
-            level = torch.where(window, level, level.detach())
+        if self.bounds == 'closed':
+            # clamp's own gradient passes on exactly the closed window, so
+            # the mask needs no op of its own (nor in exported graphs).
+            level = _level(x, self.D)
+        else:
+            window = _gradient_window(x, self.D, self.bounds)
+            level = _level(torch.where(window, x, x.detach()), self.D)
         # level + (round(level) - level) is round(level) exactly (the
         # difference of two floats within a factor of two of each other,
         # or with one of them 0, is exact); the gradient is level's.
