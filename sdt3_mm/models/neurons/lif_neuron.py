@@ -129,9 +129,11 @@ class MultiStepLIFNeuron(SpikingNeuron):
         tau (float): Membrane time constant. Defaults to 2.
         v_threshold (float): Firing threshold. Defaults to 1.
         alpha (float): Sharpness of the sigmoid surrogate. Defaults to 4.
+        inplace (bool): Unused; see :class:`SpikingNeuron`. Defaults to
+            False.
     """
 
-    def __init__(self, T=4, tau=2., v_threshold=1., alpha=4.):
+    def __init__(self, T=4, tau=2., v_threshold=1., alpha=4., inplace=False):
         super().__init__()
         if int(T) != T or T < 1:
             raise ValueError(f'MultiStepLIFNeuron: T must be a positive '

@@ -118,9 +118,16 @@ class SFANeuron(SpikingNeuron):
         bounds (str): Where the straight-through gradient passes:
             ``'closed'`` for ``0 <= u <= D`` (base family) or ``'open'``
             for ``0 < u < D`` (large family). Defaults to ``'closed'``.
+        inplace (bool): Unused; see :class:`SpikingNeuron`. Defaults to
+            False.
     """
 
-    def __init__(self, D=4, norm=None, rounding='half_even', bounds='closed'):
+    def __init__(self,
+                 D=4,
+                 norm=None,
+                 rounding='half_even',
+                 bounds='closed',
+                 inplace=False):
         super().__init__()
         if int(D) != D or not 1 <= D <= COUNT_BITS:
             raise ValueError(f'SFANeuron: D must be an integer in '

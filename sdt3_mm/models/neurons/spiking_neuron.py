@@ -85,6 +85,12 @@ class SpikingNeuron(nn.Module, metaclass=ABCMeta):
     :meth:`spike_counts` and :meth:`binary_maps` have defaults that follow
     from the output contract ``output = k / norm``.
 
+    A neuron may be the activation of mmcv's ``ConvModule`` (its
+    ``act_cfg``, as our heads build it): ``ConvModule`` passes ``inplace``
+    to every activation it builds, so each neuron's constructor takes that
+    argument and leaves it unused. Firing always returns a new tensor; the
+    membrane potential it reads is left intact.
+
     Attributes:
         max_level (int): The largest count ``k`` per element and time step
             (``D`` virtual time steps; 1 for binary spikes).
