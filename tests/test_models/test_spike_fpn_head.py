@@ -64,3 +64,38 @@ def test_gradient_reaches_every_level():
     ]
     head(levels).sum().backward()
     assert all(level.grad.abs().sum() > 0 for level in levels)
+
+
+def test_neurons_are_built_as_the_conv_modules_activations():
+    """MMSegmentation builds each scale-head conv's activation from the
+    head's act_cfg, which names our neuron; upsampling is nearest."""
+    from mmcv.cnn import ConvModule
+
+    from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+    head = _head(neuron_cfg=dict(type='SFANeuron', D=2))
+    assert head.act_cfg == dict(type='sdt3_mm.SFANeuron', D=2)
+    convs = [
+        m for m in head.scale_heads.modules() if isinstance(m, ConvModule)
+    ]
+    assert len(convs) == 1 + 1 + 2 + 3
+    for conv in convs:
+        assert conv.act_cfg['type'] == 'sdt3_mm.SFANeuron'
+        assert isinstance(conv.activate, SpikingNeuron)
+        assert conv.activate.D == 2
+    # Between the convs of a scale head: its upsamplings.
+    upsamplings = [
+        m for scale_head in head.scale_heads for m in scale_head
+        if not isinstance(m, ConvModule)
+    ]
+    assert len(upsamplings) == 1 + 2 + 3
+    for m in upsamplings:
+        assert isinstance(m, torch.nn.Upsample) and m.mode == 'nearest'
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match='act_cfg is not supported'):
+        _head(act_cfg=dict(type='ReLU'))
+    with pytest.raises(ValueError, match='one stride per level'):
+        _head(feature_strides=[2, 4, 8])
+    with pytest.raises(ValueError, match='start with the finest'):
+        _head(feature_strides=[4, 2, 8, 16])
