@@ -1,8 +1,8 @@
 """Spiking mask head of Mask R-CNN."""
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+from torch import nn
 
 from sdt3_mm.registry import MODELS
-from ..layers import replace_relus
 from ..neurons import build_neuron
 
 
@@ -12,8 +12,15 @@ class SpikeFCNMaskHead(FCNMaskHead):
     conv.
 
     ``neuron -> conv3x3 -> norm -> neuron -> ... -> deconv -> neuron ->
-    conv1x1``: the RoI features pass a neuron first and a neuron takes the
-    place of every ReLU. Targets, loss and mask pasting are MMDetection's.
+    conv1x1``: the RoI features pass a neuron first and a neuron follows
+    every conv and the deconv. Layers, targets, loss and mask pasting are
+    MMDetection's.
+
+    ``FCNMaskHead`` takes no activation option: it builds ReLUs (in its
+    convs' ``ConvModule``\\ s and after the deconv) whatever the config.
+    The forward here runs each conv without its activation
+    (``conv(x, activate=False)``, ``ConvModule``'s own option) and fires
+    this head's neurons where ``FCNMaskHead`` applies the ReLUs.
 
     Args:
         neuron_cfg (dict): The neurons. Defaults to
@@ -40,8 +47,27 @@ class SpikeFCNMaskHead(FCNMaskHead):
                 f'{self.upsample_method!r} would feed interpolated spikes to '
                 f'the last conv; use "deconv", "nearest" or None')
         self.input_neuron = build_neuron(neuron_cfg)
-        replace_relus(self, neuron_cfg)
+        self.conv_neurons = nn.ModuleList(
+            build_neuron(neuron_cfg) for _ in self.convs)
+        # Nearest upsampling of spikes is spikes; a deconv's output is not.
+        self.upsample_neuron = build_neuron(
+            neuron_cfg) if self.upsample_method == 'deconv' else None
 
     def forward(self, x):
-        """Mask logits of RoI features ``N x C x h x w``."""
-        return super().forward(self.input_neuron(x))
+        """Mask logits of RoI features.
+
+        Args:
+            x (Tensor): RoI features, ``N x C x h x w``.
+
+        Returns:
+            Tensor: Mask logits, ``N x classes x H x W``: ``h x w``
+            upsampled by ``upsample_cfg``'s scale factor.
+        """
+        x = self.input_neuron(x)
+        for conv, neuron in zip(self.convs, self.conv_neurons):
+            x = neuron(conv(x, activate=False))
+        if self.upsample is not None:
+            x = self.upsample(x)
+            if self.upsample_neuron is not None:
+                x = self.upsample_neuron(x)
+        return self.conv_logits(x)
