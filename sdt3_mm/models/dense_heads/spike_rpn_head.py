@@ -48,14 +48,15 @@ class SpikeRPNHead(RPNHead):
                                    dict(name='rpn_reg')])
                  ],
                  **kwargs):
-        # RPNHead builds its layers inside __init__ (_init_layers).
+        # Read by _init_layers, which the base constructor calls.
         self.neuron_cfg = neuron_cfg
         self.norm_cfg = norm_cfg
         super().__init__(*args, init_cfg=init_cfg, **kwargs)
 
     def _init_layers(self):
-        # MMDetection's class and box convs; its shared conv is replaced.
-        super()._init_layers()
+        """The head's layers (``AnchorHead``'s constructor calls this):
+        ``num_convs`` spiking convs (``neuron -> conv3x3 -> norm``), the
+        neuron after them, and MMDetection's 1x1 class and box convs."""
         convs = []
         for i in range(self.num_convs):
             in_channels = self.in_channels if i == 0 else self.feat_channels
@@ -69,6 +70,12 @@ class SpikeRPNHead(RPNHead):
                 bias=norm is None)
             convs.append(SpikeConvBN(conv, norm, self.neuron_cfg))
         self.rpn_conv = nn.Sequential(*convs)
+        self.rpn_cls = nn.Conv2d(self.feat_channels,
+                                 self.num_base_priors * self.cls_out_channels,
+                                 1)
+        self.rpn_reg = nn.Conv2d(
+            self.feat_channels,
+            self.num_base_priors * self.bbox_coder.encode_size, 1)
         self.neuron = build_neuron(self.neuron_cfg)
 
     def forward_single(self, x):
