@@ -167,3 +167,100 @@ def test_box_head_norms_keep_a_shifted_fc_from_saturating(norm_cfg, saturates):
                   if name.startswith('shared_fcs.1'))
     varying = (spikes.std(0) > 0).float().mean().item()
     assert (varying < 0.05) == saturates, varying
+
+
+def _calls_of(modules, run):
+    """How often each of ``modules`` (name: module) ran during ``run``."""
+    calls = dict.fromkeys(modules, 0)
+
+    def count(name):
+
+        def hook(*_):
+            calls[name] += 1
+
+        return hook
+
+    for name, module in modules.items():
+        module.register_forward_hook(count(name))
+    run()
+    return calls
+
+
+def test_box_head_convs_fire_neurons_built_from_act_cfg():
+    """The branch convs' activations are our neurons, built by mmcv from
+    act_cfg; the ReLU MMDetection builds for the FCs never runs, the head's
+    FC neuron does."""
+    from mmcv.cnn import ConvModule
+
+    from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+    head = _build(
+        dict(
+            type='sdt3_mm.SpikeConvFCBBoxHead',
+            num_shared_convs=1,
+            num_cls_convs=0,
+            num_shared_fcs=1,
+            num_reg_fcs=1,
+            in_channels=16,
+            conv_out_channels=16,
+            fc_out_channels=32,
+            roi_feat_size=7,
+            num_classes=5,
+            neuron_cfg=dict(type='SFANeuron', D=2)))
+    convs = [m for m in head.modules() if isinstance(m, ConvModule)]
+    assert len(convs) == 1
+    assert convs[0].act_cfg['type'] == 'sdt3_mm.SFANeuron'
+    assert isinstance(convs[0].activate, SpikingNeuron)
+    assert convs[0].activate.D == 2
+    fc = head.shared_fcs[0]
+    assert fc[0].bias is None and isinstance(fc[1], torch.nn.BatchNorm1d)
+    calls = _calls_of(
+        dict(relu=head.relu, fc_neuron=head.fc_neuron),
+        lambda: head(torch.randn(4, 16, 7, 7)))
+    assert isinstance(head.relu, torch.nn.ReLU)
+    assert calls == dict(relu=0, fc_neuron=2)
+
+
+def test_mask_head_fires_neurons_where_fcn_mask_head_has_relus():
+    """FCNMaskHead builds ReLUs after its convs and its deconv whatever
+    the config; none runs: a neuron follows each conv and the deconv."""
+    from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+    head = _build(
+        dict(
+            type='sdt3_mm.SpikeFCNMaskHead',
+            num_convs=2,
+            in_channels=16,
+            conv_out_channels=16,
+            num_classes=5))
+    relus = {
+        name: m
+        for name, m in head.named_modules() if isinstance(m, torch.nn.ReLU)
+    }
+    assert sorted(relus) == ['convs.0.activate', 'convs.1.activate', 'relu']
+    neurons = {
+        name: m
+        for name, m in head.named_modules() if isinstance(m, SpikingNeuron)
+    }
+    assert sorted(neurons) == [
+        'conv_neurons.0', 'conv_neurons.1', 'input_neuron', 'upsample_neuron'
+    ]
+    calls = _calls_of({
+        **relus,
+        **neurons
+    }, lambda: head(torch.randn(2, 16, 14, 14)))
+    assert calls == {**dict.fromkeys(relus, 0), **dict.fromkeys(neurons, 1)}
+
+
+def test_mask_head_after_nearest_upsampling_needs_no_neuron():
+    head = _build(
+        dict(
+            type='sdt3_mm.SpikeFCNMaskHead',
+            num_convs=1,
+            in_channels=16,
+            conv_out_channels=16,
+            num_classes=5,
+            upsample_cfg=dict(type='nearest', scale_factor=2)))
+    assert head.upsample_neuron is None
+    seen, masks = _inputs_of_linear_layers(
+        head, lambda: head(torch.randn(3, 16, 14, 14)))
+    _assert_spikes(seen, ['convs.0.conv', 'conv_logits'])
+    assert masks.shape == (3, 5, 28, 28)
