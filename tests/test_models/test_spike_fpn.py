@@ -74,6 +74,8 @@ def test_bad_settings_are_refused():
                  num_outs=3,
                  add_extra_convs='on_output',
                  relu_before_extra_convs=True)
+    with pytest.raises(ValueError, match="add_extra_convs must be"):
+        SpikeFPN([8, 16], 16, num_outs=3, add_extra_convs='on_top')
 
 
 def test_convs_keep_spike_codes_in_training():

@@ -1,20 +1,23 @@
 """Spiking feature pyramid network."""
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
-from mmdet.models.necks import FPN
+from mmengine.model import BaseModule
+from torch import nn
 
 from sdt3_mm.registry import MODELS
 from ..layers import SpikeConv2d, SpikeConvBN
 
 
 @MODELS.register_module()
-class SpikeFPN(FPN):
+class SpikeFPN(BaseModule):
     """FPN in which every conv reads the spikes of an SFA neuron.
 
     Lateral, top-down and extra levels work as in MMDetection's
-    :class:`~mmdet.models.necks.FPN`; each conv (lateral 1x1, output 3x3,
-    extra 3x3) is preceded by a neuron, so the neck adds and convolves
-    integer spike counts only. Its outputs are membrane potentials: the
-    heads put their own neurons in front of their convs.
+    :class:`~mmdet.models.necks.FPN`, with its arguments; each conv
+    (lateral 1x1, output 3x3, extra 3x3) is preceded by a neuron, so the
+    neck adds and convolves integer spike counts only. Its outputs are
+    membrane potentials: the heads put their own neurons in front of their
+    convs.
 
     E-SpikeFormer's last two base-family taps are both at stride 16. The
     reference feeds them to an FPN as if they were at strides 16 and 32,
@@ -22,7 +25,10 @@ class SpikeFPN(FPN):
     ``in_strides`` says where the inputs really are, and a level whose
     stride does not double is brought down by its lateral conv (3x3,
     stride 2): the outputs are then at ``s, 2s, 4s, ...`` as every stock
-    head and RoI extractor expects.
+    head and RoI extractor expects. MMDetection's ``FPN`` builds every
+    lateral conv 1x1 with no option for it, so this neck builds its convs
+    itself (the names and ``state_dict`` are those of ``FPN``'s convs,
+    each inside a :class:`SpikeConvBN` after its neuron).
 
     Every conv is followed by a norm (BN by default), as in the backbone:
     a neuron passes gradient only where its input lies in ``[0, D]``, and
@@ -38,16 +44,29 @@ class SpikeFPN(FPN):
         in_strides (Sequence[int], optional): Stride of each input. None
             means each input's stride is twice the previous one's.
             Defaults to None.
+        start_level (int): First input used. Defaults to 0.
+        end_level (int): Last input used; -1 for the last one. Defaults
+            to -1.
+        add_extra_convs (bool | str): Source of the extra levels' convs:
+            ``'on_input'`` (the last input used; also ``True``),
+            ``'on_lateral'`` or ``'on_output'``; False for max pooling of
+            the last output. Defaults to False.
+        no_norm_on_lateral (bool): No norm after the lateral convs.
+            Defaults to False.
         neuron_cfg (dict): The neuron in front of every conv. Defaults to
             ``dict(type='SFANeuron', D=1)``: binary spikes, as the
             reference detection neck uses.
+        conv_cfg (dict): The convs. Defaults to :class:`SpikeConv2d`,
+            which saves the spikes' one-byte code for backward in training.
         norm_cfg (dict, optional): Norm after each conv. Defaults to
             ``dict(type='BN')``.
-        **kwargs: ``start_level``, ``end_level``, ``add_extra_convs``,
-            ``conv_cfg`` (default: :class:`SpikeConv2d`, which saves the
-            spikes' one-byte code for backward in training),
-            ``no_norm_on_lateral``, ``upsample_cfg``, ``init_cfg`` of
-            MMDetection's FPN.
+        upsample_cfg (dict): Arguments of ``F.interpolate`` in the top-down
+            path. Defaults to ``dict(mode='nearest')``.
+        act_cfg (dict, optional): Refused: the neuron in front of every
+            conv is the non-linearity. Defaults to None.
+        relu_before_extra_convs (bool): Refused, as ``act_cfg``. Defaults
+            to False.
+        init_cfg (dict): Xavier (uniform) on the convs, as ``FPN``.
     """
 
     def __init__(self,
@@ -55,40 +74,85 @@ class SpikeFPN(FPN):
                  out_channels,
                  num_outs,
                  in_strides=None,
+                 start_level=0,
+                 end_level=-1,
+                 add_extra_convs=False,
+                 no_norm_on_lateral=False,
                  neuron_cfg=dict(type='SFANeuron', D=1),
+                 conv_cfg=dict(type=SpikeConv2d),
                  norm_cfg=dict(type='BN'),
-                 **kwargs):
-        for key in ('act_cfg', 'relu_before_extra_convs'):
-            if kwargs.get(key):
+                 upsample_cfg=dict(mode='nearest'),
+                 act_cfg=None,
+                 relu_before_extra_convs=False,
+                 init_cfg=dict(
+                     type='Xavier', layer='Conv2d', distribution='uniform')):
+        super().__init__(init_cfg=init_cfg)
+        for key, value in (('act_cfg', act_cfg), ('relu_before_extra_convs',
+                                                  relu_before_extra_convs)):
+            if value:
                 raise ValueError(
                     f'SpikeFPN: {key} is not supported: the SFA neuron in '
                     f'front of every conv is the non-linearity')
-        self._check_levels(
-            len(in_channels), num_outs, kwargs.get('start_level', 0),
-            kwargs.get('end_level', -1))
-        kwargs.setdefault('conv_cfg', dict(type=SpikeConv2d))
-        super().__init__(
-            list(in_channels),
-            out_channels,
-            num_outs,
-            norm_cfg=norm_cfg,
-            **kwargs)
-        lateral_strides = self._lateral_strides(in_strides)
-        for i, stride in enumerate(lateral_strides):
-            if stride == 2:
-                old = self.lateral_convs[i]
-                self.lateral_convs[i] = ConvModule(
-                    in_channels[self.start_level + i],
-                    out_channels,
-                    3,
-                    stride=2,
-                    padding=1,
-                    conv_cfg=kwargs.get('conv_cfg'),
-                    norm_cfg=norm_cfg if old.with_norm else None,
-                    act_cfg=None)
-        for convs in (self.lateral_convs, self.fpn_convs):
-            for i, conv in enumerate(convs):
-                convs[i] = SpikeConvBN(conv, neuron_cfg=neuron_cfg)
+        self.in_channels = list(in_channels)
+        self.out_channels = out_channels
+        self.num_ins = len(self.in_channels)
+        self.num_outs = num_outs
+        self._check_levels(self.num_ins, num_outs, start_level, end_level)
+        self.start_level = start_level
+        self.end_level = end_level
+        self.backbone_end_level = self.num_ins if end_level in (
+            -1, self.num_ins - 1) else end_level + 1
+        self.add_extra_convs = self._extra_source(add_extra_convs)
+        self.no_norm_on_lateral = no_norm_on_lateral
+        self.upsample_cfg = dict(upsample_cfg)
+
+        def spiking_conv(in_channels, kernel_size, stride=1, norm=True):
+            """``neuron -> conv -> norm``, the conv and norm in mmcv's
+            ``ConvModule``."""
+            conv = ConvModule(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=kernel_size // 2,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg if norm else None,
+                act_cfg=None)
+            return SpikeConvBN(conv, neuron_cfg=neuron_cfg)
+
+        self.lateral_convs = nn.ModuleList()
+        self.fpn_convs = nn.ModuleList()
+        used = range(self.start_level, self.backbone_end_level)
+        for i, stride in zip(used, self._lateral_strides(in_strides)):
+            # A 3x3 conv at stride 2 where the input's stride does not
+            # double from the previous one's, else FPN's 1x1.
+            self.lateral_convs.append(
+                spiking_conv(
+                    self.in_channels[i],
+                    1 if stride == 1 else 3,
+                    stride=stride,
+                    norm=not no_norm_on_lateral))
+            self.fpn_convs.append(spiking_conv(out_channels, 3))
+        extra_levels = num_outs - len(used)
+        if self.add_extra_convs:
+            for i in range(extra_levels):
+                source_channels = self.in_channels[
+                    self.backbone_end_level -
+                    1] if (i == 0 and self.add_extra_convs
+                           == 'on_input') else out_channels
+                self.fpn_convs.append(
+                    spiking_conv(source_channels, 3, stride=2))
+
+    @staticmethod
+    def _extra_source(add_extra_convs):
+        """``add_extra_convs`` as ``FPN`` reads it: False or a source."""
+        sources = ('on_input', 'on_lateral', 'on_output')
+        if add_extra_convs is True:
+            return 'on_input'
+        if add_extra_convs is not False and add_extra_convs not in sources:
+            raise ValueError(f'SpikeFPN: add_extra_convs must be a bool or '
+                             f'one of {sources}, got {add_extra_convs!r}')
+        return add_extra_convs
 
     @staticmethod
     def _check_levels(num_ins, num_outs, start_level, end_level):
@@ -113,7 +177,15 @@ class SpikeFPN(FPN):
                 f'{end_level}, no extra level), got {num_outs}')
 
     def forward(self, inputs):
-        """The outputs for one input per ``in_channels`` entry."""
+        """The outputs, finest first, for one input per ``in_channels``
+        entry (MMDetection's FPN computation).
+
+        Args:
+            inputs (Sequence[Tensor]): The backbone's taps, finest first.
+
+        Returns:
+            tuple[Tensor]: ``num_outs`` levels of membrane potentials.
+        """
         # MMDetection's FPN asserts this with no message; a backbone
         # returning fewer taps than in_channels names (a wrong out_indices)
         # is the usual cause.
@@ -122,7 +194,36 @@ class SpikeFPN(FPN):
                 f'SpikeFPN: got {len(inputs)} inputs, but in_channels '
                 f'{self.in_channels} has {self.num_ins} entries; the '
                 f'backbone\'s out_indices must give one tap per entry')
-        return super().forward(inputs)
+        laterals = [
+            lateral_conv(inputs[i + self.start_level])
+            for i, lateral_conv in enumerate(self.lateral_convs)
+        ]
+        # Top-down: each level adds the upsampled level above it.
+        for i in range(len(laterals) - 1, 0, -1):
+            if 'scale_factor' in self.upsample_cfg:
+                upsampled = F.interpolate(laterals[i], **self.upsample_cfg)
+            else:
+                upsampled = F.interpolate(
+                    laterals[i],
+                    size=laterals[i - 1].shape[2:],
+                    **self.upsample_cfg)
+            laterals[i - 1] = laterals[i - 1] + upsampled
+        outs = [
+            self.fpn_convs[i](lateral) for i, lateral in enumerate(laterals)
+        ]
+        # Extra levels: max pooling of the last output, or strided convs.
+        if not self.add_extra_convs:
+            while len(outs) < self.num_outs:
+                outs.append(F.max_pool2d(outs[-1], 1, stride=2))
+        elif len(outs) < self.num_outs:
+            source = dict(
+                on_input=inputs[self.backbone_end_level - 1],
+                on_lateral=laterals[-1],
+                on_output=outs[-1])[self.add_extra_convs]
+            outs.append(self.fpn_convs[len(outs)](source))
+            while len(outs) < self.num_outs:
+                outs.append(self.fpn_convs[len(outs)](outs[-1]))
+        return tuple(outs)
 
     def _lateral_strides(self, in_strides):
         """Stride of each lateral conv: 1, or 2 where an input's stride
