@@ -6,6 +6,28 @@ from sdt3_mm.registry import MODELS
 from ..neurons import build_neuron
 
 
+def _check_kd_loss_weight(head, kd_loss_weight):
+    """``kd_loss_weight``, refused outside ``[0, 1]`` with the head
+    named."""
+    if not 0 <= kd_loss_weight <= 1:
+        raise ValueError(f'{type(head).__name__}: kd_loss_weight must be in '
+                         f'[0, 1], got {kd_loss_weight}')
+    return kd_loss_weight
+
+
+def _pair_losses(head, feats, data_samples, **kwargs):
+    """Losses of a head with two classifiers trained on the labels:
+    ``(1 - kd_loss_weight) * loss(fc)`` and ``kd_loss_weight *
+    loss(fc_kd)``, from the pair of logits its forward returns in
+    training."""
+    logits, logits_kd = head(feats)
+    losses = head._get_loss(logits, data_samples, **kwargs)
+    loss_kd = head._get_loss(logits_kd, data_samples, **kwargs)['loss']
+    losses['loss'] = (1 - head.kd_loss_weight) * losses['loss']
+    losses['loss_kd'] = head.kd_loss_weight * loss_kd
+    return losses
+
+
 @MODELS.register_module()
 class SpikeClsHead(ClsHead):
     """The base family's classifier: average pool, neuron, linear.
@@ -100,10 +122,7 @@ class SpikeKDClsHead(SpikeClsHead):
                  kd_loss_weight=0.5,
                  **kwargs):
         super().__init__(num_classes, in_channels, neuron_cfg, **kwargs)
-        if not 0 <= kd_loss_weight <= 1:
-            raise ValueError(f'SpikeKDClsHead: kd_loss_weight must be in '
-                             f'[0, 1], got {kd_loss_weight}')
-        self.kd_loss_weight = kd_loss_weight
+        self.kd_loss_weight = _check_kd_loss_weight(self, kd_loss_weight)
         self.fc_kd = nn.Linear(in_channels, num_classes)
 
     def forward(self, feats):
@@ -115,16 +134,11 @@ class SpikeKDClsHead(SpikeClsHead):
         return (logits + logits_kd) / 2
 
     def loss(self, feats, data_samples, **kwargs):
-        logits, logits_kd = self(feats)
-        losses = self._get_loss(logits, data_samples, **kwargs)
-        loss_kd = self._get_loss(logits_kd, data_samples, **kwargs)['loss']
-        losses['loss'] = (1 - self.kd_loss_weight) * losses['loss']
-        losses['loss_kd'] = self.kd_loss_weight * loss_kd
-        return losses
+        return _pair_losses(self, feats, data_samples, **kwargs)
 
 
 @MODELS.register_module()
-class MetaSpikeClsHead(SpikeKDClsHead):
+class MetaSpikeClsHead(SpikeClsHead):
     """Meta-SpikeFormer's classifier, over T time steps.
 
     Averages the last tap (``T * B`` deep, from a :class:`MetaSpikeFormer`
@@ -159,12 +173,13 @@ class MetaSpikeClsHead(SpikeKDClsHead):
                  kd_loss_weight=0.5,
                  **kwargs):
         super().__init__(num_classes, in_channels, dict(neuron_cfg, T=T),
-                         kd_loss_weight, **kwargs)
-        if not kd:
-            # Unregistered first: a None submodule entry breaks clients that
-            # walk the children (mmengine's FLOP-count printout).
-            del self.fc_kd
-            self.fc_kd = None
+                         **kwargs)
+        self.T = T
+        self.kd_loss_weight = _check_kd_loss_weight(self, kd_loss_weight)
+        # Without kd there is no second classifier: a plain None attribute,
+        # not a None submodule entry (which breaks clients that walk the
+        # children, such as mmengine's FLOP-count printout).
+        self.fc_kd = nn.Linear(in_channels, num_classes) if kd else None
 
     @property
     def time_steps(self):
@@ -199,5 +214,5 @@ class MetaSpikeClsHead(SpikeKDClsHead):
 
     def loss(self, feats, data_samples, **kwargs):
         if self.fc_kd is None:
-            return ClsHead.loss(self, feats, data_samples, **kwargs)
-        return super().loss(feats, data_samples, **kwargs)
+            return super().loss(feats, data_samples, **kwargs)
+        return _pair_losses(self, feats, data_samples, **kwargs)
