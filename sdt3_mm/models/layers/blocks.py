@@ -46,21 +46,8 @@ def neuron_act_cfg(neuron_cfg):
     return cfg
 
 
-def replace_relus(module, neuron_cfg):
-    """Put a neuron in place of every ``nn.ReLU`` inside ``module``.
-
-    MMDetection's heads place a ReLU after each conv and FC; a spiking
-    head fires there instead, so every following layer reads spikes.
-
-    Args:
-        module (nn.Module): Module to change in place.
-        neuron_cfg (dict): Config of the neurons.
-    """
-    for name, child in module.named_children():
-        if isinstance(child, nn.ReLU):
-            setattr(module, name, build_neuron(neuron_cfg))
-        else:
-            replace_relus(child, neuron_cfg)
+def drop_path(rate):
+    return DropPath(rate) if rate > 0 else nn.Identity()
 
 
 class SpikeConvBN(nn.Module):
