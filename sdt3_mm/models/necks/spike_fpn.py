@@ -133,13 +133,13 @@ class SpikeFPN(BaseModule):
                     stride=stride,
                     norm=not no_norm_on_lateral))
             self.fpn_convs.append(spiking_conv(out_channels, 3))
-        extra_levels = num_outs - len(used)
         if self.add_extra_convs:
-            for i in range(extra_levels):
+            for i in range(num_outs - len(used)):
+                # The first extra conv reads its source; the others, the
+                # level below.
+                on_input = i == 0 and self.add_extra_convs == 'on_input'
                 source_channels = self.in_channels[
-                    self.backbone_end_level -
-                    1] if (i == 0 and self.add_extra_convs
-                           == 'on_input') else out_channels
+                    self.backbone_end_level - 1] if on_input else out_channels
                 self.fpn_convs.append(
                     spiking_conv(source_channels, 3, stride=2))
 
