@@ -4,8 +4,8 @@ import torch
 from mmcv.cnn import ConvModule
 from mmengine.registry import DefaultScope
 
-from sdt3_mm.models.utils.spike_layers import neuron_act_cfg
-from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+from sdt3_mm.models.neurons import neuron_act_cfg
+from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
 
 
 @pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmpretrain'])

@@ -192,7 +192,7 @@ def test_box_head_convs_fire_neurons_built_from_act_cfg():
     FC neuron does."""
     from mmcv.cnn import ConvModule
 
-    from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+    from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
     head = _build(
         dict(
             type='sdt3_mm.SpikeConvFCBBoxHead',
@@ -223,7 +223,7 @@ def test_box_head_convs_fire_neurons_built_from_act_cfg():
 def test_mask_head_fires_neurons_where_fcn_mask_head_has_relus():
     """FCNMaskHead builds ReLUs after its convs and its deconv whatever
     the config; none runs: a neuron follows each conv and the deconv."""
-    from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+    from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
     head = _build(
         dict(
             type='sdt3_mm.SpikeFCNMaskHead',

@@ -71,7 +71,7 @@ def test_neurons_are_built_as_the_conv_modules_activations():
     head's act_cfg, which names our neuron; upsampling is nearest."""
     from mmcv.cnn import ConvModule
 
-    from sdt3_mm.models.utils.spiking_neuron import SpikingNeuron
+    from sdt3_mm.models.neurons.spiking_neuron import SpikingNeuron
     head = _head(neuron_cfg=dict(type='SFANeuron', D=2))
     assert head.act_cfg == dict(type='sdt3_mm.SFANeuron', D=2)
     convs = [

@@ -174,7 +174,6 @@ class MetaSpikeClsHead(SpikeClsHead):
                  **kwargs):
         super().__init__(num_classes, in_channels, dict(neuron_cfg, T=T),
                          **kwargs)
-        self.T = T
         self.kd_loss_weight = _check_kd_loss_weight(self, kd_loss_weight)
         # Without kd there is no second classifier: a plain None attribute,
         # not a None submodule entry (which breaks clients that walk the

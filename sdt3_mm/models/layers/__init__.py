@@ -13,7 +13,7 @@
 Imports :mod:`sdt3_mm.models.neurons`; nothing of the backbones or heads.
 """
 from .block_checkpoint import checkpoint_block
-from .blocks import SpikeConvBN, SpikeLinearAttention, replace_relus
+from .blocks import SpikeConvBN, SpikeLinearAttention
 from .spike_code_ops import LinearAttentionProduct, SpikeConv1d, SpikeConv2d
 from .spike_contract import (FOLDABLE_LAYERS, ConstantScale, ConstantScales,
                              MergedLayers, SpikeProduct, fold_norm_into,
@@ -23,5 +23,5 @@ __all__ = [
     'FOLDABLE_LAYERS', 'ConstantScale', 'ConstantScales',
     'LinearAttentionProduct', 'MergedLayers', 'SpikeConv1d', 'SpikeConv2d',
     'SpikeConvBN', 'SpikeLinearAttention', 'SpikeProduct', 'checkpoint_block',
-    'fold_norm_into', 'norm_affine', 'replace_relus', 'scale_output_channels_'
+    'fold_norm_into', 'norm_affine', 'scale_output_channels_'
 ]

@@ -22,34 +22,6 @@ from .spike_code_ops import LinearAttentionProduct
 from .spike_contract import FOLDABLE_LAYERS, ConstantScale, ConstantScales
 
 
-def neuron_act_cfg(neuron_cfg):
-    """A neuron's config as the ``act_cfg`` of mmcv's ``ConvModule``.
-
-    ``ConvModule`` builds its activation in the caller's registry scope
-    (``mmdet``, ``mmseg``), where a bare ``type='SFANeuron'``, as our
-    configs name neurons, is unknown; the type is therefore named in the
-    ``sdt3_mm`` scope (``'sdt3_mm.SFANeuron'``), which mmengine resolves
-    from any scope.
-
-    Args:
-        neuron_cfg (dict, optional): Config of the neuron; ``None`` for no
-            activation.
-
-    Returns:
-        dict | None: The activation config.
-    """
-    if neuron_cfg is None:
-        return None
-    cfg = dict(neuron_cfg)
-    if isinstance(cfg['type'], str) and '.' not in cfg['type']:
-        cfg['type'] = f'sdt3_mm.{cfg["type"]}'
-    return cfg
-
-
-def drop_path(rate):
-    return DropPath(rate) if rate > 0 else nn.Identity()
-
-
 class SpikeConvBN(nn.Module):
     """A neuron, then a linear operation, then an optional BatchNorm.
 
