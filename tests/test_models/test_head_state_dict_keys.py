@@ -15,8 +15,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from sdt3_mm.models import (MetaSpikeClsHead, SpikeClsHead, SpikeKDClsHead,
-                            convert_official_state_dict)
+from sdt3_mm.models import MetaSpikeClsHead, SpikeClsHead, SpikeKDClsHead
+from sdt3_mm.reliability import convert_official_state_dict
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
 DATA = osp.join(ROOT, 'tests', 'data')
