@@ -4,7 +4,9 @@
 classification metafiles (:data:`METAFILES`) with MMPretrain's public
 ``ModelHub.register_model_index``, so that ``mmpretrain.list_models``,
 ``get_model`` and ``inference_model`` know their names (for example
-``get_model('e-spikeformer-s_8xb256-lamb-200e_in1k')``).
+``get_model('e-spikeformer-s_8xb256-lamb-200e_in1k')``). Without MMPretrain
+(see :mod:`sdt3_mm.utils.optional_libraries`) there is no hub to register
+in, and nothing is registered.
 
 The metafiles and the configs they name live in ``configs/`` of the
 repository, next to the package, and their ``Config`` paths are relative to
@@ -27,6 +29,9 @@ installed ``mmdet`` / ``mmseg`` package); give them our config path.
 import os.path as osp
 import warnings
 from typing import List
+
+from sdt3_mm.utils.optional_libraries import (find_library,
+                                              library_import_error)
 
 #: The repository root: ``Config`` paths in the metafiles are relative to it.
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -55,7 +60,8 @@ def model_names(metafile: str) -> List[str]:
 def register_model_zoo(root: str = REPO_ROOT) -> List[str]:
     """Register :data:`METAFILES` under ``root`` in MMPretrain's model hub.
 
-    Idempotent: a metafile whose names are all known to ``ModelHub`` already
+    Nothing is registered where MMPretrain does not import. Idempotent: a
+    metafile whose names are all known to ``ModelHub`` already
     (registered before, by this function or by hand) is skipped. A metafile
     that is absent (a non-editable install ships no ``configs/``) is skipped
     silently. One of which only some names are known (a name taken by another
@@ -68,8 +74,10 @@ def register_model_zoo(root: str = REPO_ROOT) -> List[str]:
 
     Returns:
         list[str]: The names registered by this call (empty when there was
-        nothing new to register).
+        nothing new to register, or no MMPretrain to register in).
     """
+    if library_import_error(find_library('mmpretrain')) is not None:
+        return []
     from mmpretrain.apis.model import ModelHub
 
     registered = []

@@ -1,5 +1,8 @@
-"""Event streams (``t, x, y, p``) as an MMPretrain data set, and the
-transforms that turn a stream into ``T x P x H x W`` frames.
+"""Event streams (``t, x, y, p``): reading and checking them, and the
+transforms that turn a stream into ``T x P x H x W`` frames. Needs no
+OpenMMLab library but MMCV; the data set of recordings,
+:class:`~sdt3_mm.datasets.EventStreamDataset`, is MMPretrain's and lives in
+:mod:`.event_stream_dataset`.
 
 An event camera reports, per pixel, each change of log brightness by a
 contrast threshold: ``x, y`` (pixel), ``t`` (time, microseconds in most
@@ -33,9 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
-from mmpretrain.datasets import CustomDataset
 
-from sdt3_mm.registry import DATASETS, TRANSFORMS
+from sdt3_mm.registry import TRANSFORMS
 from sdt3_mm.utils.arguments import is_integer
 
 #: tonic's event layout (``tonic.io.events_struct``).
@@ -284,42 +286,6 @@ def load_events(path):
                 f'{path}: expected an array "events" (fields x, y, t, p) or '
                 f'arrays "x", "y", "t", "p"; the file has {sorted(keys)}')
     return as_events(fields, path)
-
-
-@DATASETS.register_module()
-class EventStreamDataset(CustomDataset):
-    """Event recordings, one ``.npz`` file each, as an MMPretrain data set.
-
-    MMPretrain's :class:`~mmpretrain.datasets.CustomDataset` reading
-    ``.npz`` files: either a folder per class (``data_prefix/<class>/x.npz``,
-    classes in sorted folder order) or an annotation file of lines
-    ``<path relative to data_prefix> <label>``. Each file holds the events
-    of one recording (see :func:`load_events`); :class:`LoadEvents` reads
-    them. ``tools/dataset_converters/tonic_to_npz.py`` writes tonic's data
-    sets (DVS Gesture, N-MNIST, CIFAR10-DVS, ...) in this layout.
-
-    Args:
-        data_root (str): Root of the set.
-        data_prefix (str): Folder of the files, relative to ``data_root``.
-        ann_file (str): Annotation file; empty for the folder layout.
-        extensions (Sequence[str]): File endings read. Defaults to
-            ``('.npz', )``.
-        **kwargs: Other arguments of :class:`CustomDataset` (``classes``
-            through ``metainfo``, ``pipeline``, ``test_mode``, ...).
-    """
-
-    def __init__(self,
-                 data_root='',
-                 data_prefix='',
-                 ann_file='',
-                 extensions=('.npz', ),
-                 **kwargs):
-        super().__init__(
-            data_root=data_root,
-            data_prefix=data_prefix,
-            ann_file=ann_file,
-            extensions=extensions,
-            **kwargs)
 
 
 @TRANSFORMS.register_module()

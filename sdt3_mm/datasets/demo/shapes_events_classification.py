@@ -1,5 +1,5 @@
 """The demo event set as an MMPretrain data set."""
-from sdt3_mm.datasets.events import EventStreamDataset
+from sdt3_mm.datasets.event_stream_dataset import EventStreamDataset
 from sdt3_mm.registry import DATASETS
 from .shapes_events import EVENT_SHAPE_CLASSES, write_event_set
 

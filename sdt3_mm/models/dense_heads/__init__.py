@@ -1,3 +1,11 @@
-from .spike_rpn_head import SpikeRPNHead
+"""MMDetection's dense heads with spikes (need MMDetection)."""
+from sdt3_mm.registry import MODELS
+from sdt3_mm.utils.optional_libraries import OptionalParts
 
-__all__ = ['SpikeRPNHead']
+OPTIONAL_PARTS = OptionalParts(__name__)
+globals().update(
+    OPTIONAL_PARTS.import_module('.spike_rpn_head', 'mmdet', MODELS,
+                                 ['SpikeRPNHead']))
+
+__all__ = [*OPTIONAL_PARTS.available]
+__getattr__ = OPTIONAL_PARTS.missing_attribute

@@ -1,3 +1,12 @@
-from .spike_cls_head import MetaSpikeClsHead, SpikeClsHead, SpikeKDClsHead
+"""MMPretrain's classification heads with spikes (need MMPretrain)."""
+from sdt3_mm.registry import MODELS
+from sdt3_mm.utils.optional_libraries import OptionalParts
 
-__all__ = ['MetaSpikeClsHead', 'SpikeClsHead', 'SpikeKDClsHead']
+OPTIONAL_PARTS = OptionalParts(__name__)
+globals().update(
+    OPTIONAL_PARTS.import_module(
+        '.spike_cls_head', 'mmpretrain', MODELS,
+        ['MetaSpikeClsHead', 'SpikeClsHead', 'SpikeKDClsHead']))
+
+__all__ = [*OPTIONAL_PARTS.available]
+__getattr__ = OPTIONAL_PARTS.missing_attribute
