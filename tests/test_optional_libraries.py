@@ -220,3 +220,19 @@ def test_unknown_library_is_refused():
     with pytest.raises(ValueError, match='need their registry'):
         OptionalParts('sdt3_mm.models').import_module(
             '.heads', 'mmpretrain', registered=['SpikeClsHead'])
+
+
+def test_setup_extras_pin_what_the_errors_ask_for():
+    import configparser
+    setup = configparser.ConfigParser()
+    setup.read(osp.join(ROOT, 'setup.cfg'))
+    extras = {
+        name: set(filter(None, value.split('\n')))
+        for name, value in setup['options.extras_require'].items()
+    }
+    required = set(filter(None, setup['options']['install_requires'].split()))
+    pins = {library.requirement for library in LIBRARIES.values()}
+    assert extras['all'] == pins
+    assert {extras['cls'].pop(), extras['det'].pop(), extras['seg'].pop()} \
+        == pins
+    assert not pins & required  # none of the three is required
