@@ -17,6 +17,22 @@ from reference_cases import E_SPIKEFORMER_S, META_SPIKEFORMER_SMALL_T4
 if os.environ.get('PYTEST_XDIST_WORKER'):
     os.environ.setdefault('OMP_NUM_THREADS', '1')
 
+# Why a test marked ``cuda`` (the CUDA tier, ``pytest -m cuda``) is skipped.
+NO_CUDA_REASON = 'no CUDA device: torch.cuda.is_available() is False'
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``cuda`` on a machine without a CUDA device,
+    saying so, so that the CPU suite runs everywhere and the same files are
+    the CUDA tier where a GPU is present."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=NO_CUDA_REASON)
+    for item in items:
+        if item.get_closest_marker('cuda') is not None:
+            item.add_marker(skip)
+
+
 # A folder holding the old full-size reference cases
 # (e_spikeformer_s_official.pth, meta_spikeformer_small_T4_official.pth, no
 # longer in the repository); when set, the reference tests run on them too.
