@@ -6,6 +6,7 @@ Every test of the tier is marked ``cuda``; ``tests/conftest.py`` skips them
 (with the reason) where ``torch.cuda.is_available()`` is False, and
 ``pytest -m cuda`` runs them alone.
 """
+import collections
 import contextlib
 import copy
 import os.path as osp
@@ -158,12 +159,13 @@ def assert_gradients_close(got, expected, rtol=1e-4, floor=1e-6):
 
 class SpikeCodeRecord:
     """Forward hooks on every spiking neuron of a model that record, per
-    call, whether its output carried a spike code, and the code's dtype and
-    device; a context manager.
+    call, the spike code its output carried and the output's dtype; a
+    context manager.
 
     Attributes:
-        calls (list[tuple[str, SpikeCode | None]]): Neuron name and the
-            code its output carried (None: no code), per call.
+        calls (list[tuple[str, SpikeCode | None, torch.dtype]]): Neuron
+            name, the code its output carried (None: no code) and the
+            dtype of the spikes, per call.
     """
 
     def __init__(self, model):
@@ -187,7 +189,7 @@ class SpikeCodeRecord:
     def _hook(self, name):
 
         def hook(neuron, inputs, output):
-            self.calls.append((name, spike_code_of(output)))
+            self.calls.append((name, spike_code_of(output), output.dtype))
 
         return hook
 
@@ -195,14 +197,18 @@ class SpikeCodeRecord:
         """Assert that every neuron fired at least once, each call with a
         one-byte code on ``device`` (the backward will read these, not the
         float spikes)."""
-        called = {name for name, _ in self.calls}
+        called = {name for name, _, _ in self.calls}
         missing = [name for name, _ in self.neurons if name not in called]
         assert not missing, f'neurons never called: {missing[:5]}'
-        bare = [name for name, code in self.calls if code is None]
+        bare = [name for name, code, _ in self.calls if code is None]
         assert not bare, f'{len(bare)} calls made no spike code: {bare[:5]}'
-        for name, code in self.calls:
+        for name, code, _ in self.calls:
             assert code.data.dtype == torch.uint8, name
             assert code.data.device.type == torch.device(device).type, name
+
+    def spike_dtypes(self):
+        """The dtypes the neurons' spikes came in, with their calls."""
+        return collections.Counter(dtype for _, _, dtype in self.calls)
 
 
 def demo_classifier(family):
