@@ -272,8 +272,7 @@ def test_bf16_with_a_loss_scaler_still_stops(tmp_path):
         runner.train()
 
 
-@pytest.mark.skipif(
-    not torch.cuda.is_available(), reason='AmpOptimWrapper needs a GPU')
+@pytest.mark.cuda  # AmpOptimWrapper refuses to start without a GPU
 def test_fp16_amp_optim_wrapper_skips_infinite_gradients(tmp_path):
     runner = _runner(
         tmp_path,
