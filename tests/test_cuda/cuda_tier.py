@@ -27,9 +27,10 @@ CUDA = torch.device('cuda')
 # The demo classifier of each family (the mixed-precision and export tests
 # build their models from these configs, as users do).
 DEMO_CLASSIFIERS = {
-    'e-spikeformer': osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py'),
-    'meta-spikeformer': osp.join(ROOT,
-                                 'configs/demo/meta-spikeformer_t4_shapes-cls.py'),
+    'e-spikeformer':
+    osp.join(ROOT, 'configs/demo/e-spikeformer-t_shapes-cls.py'),
+    'meta-spikeformer':
+    osp.join(ROOT, 'configs/demo/meta-spikeformer_t4_shapes-cls.py'),
 }
 # The E-SpikeFormer reference case's taps, in out_indices order.
 E_STAGES = ['ConvBlock1_1', 'ConvBlock1_2', 'ConvBlock2_2', 'block3', 'block4']

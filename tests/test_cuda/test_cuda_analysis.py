@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-from cuda_tier import (CUDA, e_spikeformer_reference,
-                       meta_spikeformer_reference, on_device, ieee_fp32)
+from cuda_tier import (CUDA, e_spikeformer_reference, ieee_fp32,
+                       meta_spikeformer_reference, on_device)
 
 from sdt3_mm.analysis import ENERGY_PRESETS, SpikeCounter, SpikeDriven
 
@@ -57,8 +57,9 @@ def _assert_same_figures(got, expected, path='summary'):
         for i, (a, b) in enumerate(zip(got, expected)):
             _assert_same_figures(a, b, f'{path}[{i}]')
     elif isinstance(expected, float):
-        assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12), (
-            f'{path}: {got} on CUDA, {expected} on the CPU')
+        message = f'{path}: {got} on CUDA, {expected} on the CPU'
+        assert math.isclose(
+            got, expected, rel_tol=1e-9, abs_tol=1e-12), message
     else:
         assert got == expected, path
 

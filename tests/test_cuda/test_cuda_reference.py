@@ -8,8 +8,8 @@ tolerance here.
 import pytest
 import torch
 from cuda_tier import (CUDA, E_STAGES, assert_gradients_close,
-                       e_spikeformer_reference, gradients,
-                       meta_spikeformer_reference, on_device, ieee_fp32)
+                       e_spikeformer_reference, gradients, ieee_fp32,
+                       meta_spikeformer_reference, on_device)
 
 pytestmark = pytest.mark.cuda
 
