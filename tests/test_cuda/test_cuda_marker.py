@@ -1,7 +1,8 @@
 """The ``cuda`` marker: registered (the suite runs with
 ``--strict-markers``, which refuses an unknown marker) and skipped with the
-reason where no CUDA device is visible. Runs on every machine: pytest is started
-with ``CUDA_VISIBLE_DEVICES`` empty, so it sees no GPU even on one."""
+reason where no CUDA device is visible. Runs on every machine: pytest is
+started with ``CUDA_VISIBLE_DEVICES`` empty, so it sees no GPU even on one.
+"""
 import os
 import subprocess
 import sys
@@ -30,4 +31,3 @@ def test_cuda_tests_skip_with_the_reason_without_a_gpu():
     assert code == 0, out[-3000:]
     assert '1 skipped' in out, out[-3000:]
     assert 'no CUDA device: torch.cuda.is_available() is False' in out
-
