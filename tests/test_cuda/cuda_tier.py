@@ -51,8 +51,11 @@ def ieee_fp32():
     turned TF32 on.
     """
     matmul = torch.backends.cuda.matmul
-    saved = matmul.allow_tf32
-    matmul.allow_tf32 = False
+    # Set only when on: writing the (default) False would still change
+    # torch's precision setting from 'none' to 'ieee' for good.
+    tf32_matmul = matmul.allow_tf32
+    if tf32_matmul:
+        matmul.allow_tf32 = False
     try:
         with torch.backends.cudnn.flags(
                 enabled=None,
@@ -62,7 +65,8 @@ def ieee_fp32():
                 allow_tf32=False):
             yield
     finally:
-        matmul.allow_tf32 = saved
+        if tf32_matmul:
+            matmul.allow_tf32 = True
 
 
 def e_spikeformer_reference(case):
