@@ -5,10 +5,12 @@ level, the window the straight-through gradient passes, the rounding);
 the eager autograd function and the plain operations tracers see are both
 made of them, so the two paths cannot drift apart.
 """
+import functools
+
 import torch
 
 from sdt3_mm.registry import MODELS
-from .spiking_neuron import COUNT_BITS, FLAG_SHIFT, SpikingNeuron
+from .spiking_neuron import COUNT_BITS, FLAG_SHIFT, SpikingNeuron, _tracing
 
 _ROUNDING = ('half_even', 'half_up')
 _BOUNDS = ('closed', 'open')
@@ -88,6 +90,18 @@ class _SFAFunction(torch.autograd.Function):
                 None)
 
 
+@functools.lru_cache(maxsize=None)
+def _fused_kernels():
+    """The module of the fused Triton kernels (:mod:`.sfa_triton`), or
+    None where triton does not import; imported on the first CUDA tensor
+    fired, so that ``import sdt3_mm`` never imports triton."""
+    try:
+        from . import sfa_triton
+    except ImportError:
+        return None
+    return sfa_triton
+
+
 @MODELS.register_module()
 class SFANeuron(SpikingNeuron):
     """The SFA neuron of Spike-driven Transformer V3.
@@ -108,6 +122,13 @@ class SFANeuron(SpikingNeuron):
     and gradient come from plain tensor operations built of the same
     functions.
 
+    On CUDA tensors (fp32, fp16, bf16) the neuron fires through fused
+    Triton kernels (:mod:`.sfa_triton`) where triton imports: one pass over
+    memory in each direction instead of several elementwise kernels, with
+    the same bits as the eager path (values, codes, gradients). Elsewhere
+    (the CPU, other dtypes, tracers and compilers, no triton) it fires
+    eagerly.
+
     Args:
         D (int): Maximum integer (virtual time steps), at most 127 (a
             count and its gradient mask share one byte). Defaults to 4.
@@ -120,6 +141,10 @@ class SFANeuron(SpikingNeuron):
             for ``0 < u < D`` (large family). Defaults to ``'closed'``.
         inplace (bool): Unused; see :class:`SpikingNeuron`. Defaults to
             False.
+        fused (bool): Fire CUDA tensors through the fused Triton kernels
+            where they apply (see above); False always fires eagerly (to
+            compare the two, or to rule the kernels out). Not saved in the
+            state dict. Defaults to True.
     """
 
     def __init__(self,
@@ -127,7 +152,8 @@ class SFANeuron(SpikingNeuron):
                  norm=None,
                  rounding='half_even',
                  bounds='closed',
-                 inplace=False):
+                 inplace=False,
+                 fused=True):
         super().__init__()
         if int(D) != D or not 1 <= D <= COUNT_BITS:
             raise ValueError(f'SFANeuron: D must be an integer in '
@@ -145,20 +171,30 @@ class SFANeuron(SpikingNeuron):
             raise ValueError(f'SFANeuron: norm must be positive, got {norm!r}')
         self.rounding = rounding
         self.bounds = bounds
+        self.fused = bool(fused)
 
     @property
     def max_level(self):
         return self.D
 
+    def _firing_function(self, x):
+        """The fused firing (``sfa_fire_fused``) where it applies to ``x``,
+        else the eager ``_SFAFunction.apply``; the same contract."""
+        if self.fused and x.is_cuda and not _tracing():
+            kernels = _fused_kernels()
+            if kernels is not None and x.dtype in kernels.SUPPORTED_DTYPES:
+                return kernels.sfa_fire_fused
+        return _SFAFunction.apply
+
     def fire_with_code(self, x):
-        return _SFAFunction.apply(x, self.D, self.norm, self.rounding,
-                                  self.bounds)
+        return self._firing_function(x)(x, self.D, self.norm, self.rounding,
+                                        self.bounds)
 
     def fire_eager(self, x):
         # The autograd function without the code: one pass fewer than the
         # plain operations' straight-through arithmetic.
-        return _SFAFunction.apply(x, self.D, self.norm, self.rounding,
-                                  self.bounds, False)[0]
+        return self._firing_function(x)(x, self.D, self.norm, self.rounding,
+                                        self.bounds, False)[0]
 
     def fire_plain(self, x):
         if self.bounds == 'closed':
@@ -175,5 +211,7 @@ class SFANeuron(SpikingNeuron):
         return (level + _round(fixed, self.rounding).sub_(fixed)) / self.norm
 
     def extra_repr(self):
+        # fused=True is the default: shown only when turned off.
+        fused = '' if self.fused else ', fused=False'
         return (f'D={self.D}, norm={self.norm:g}, rounding={self.rounding}, '
-                f'bounds={self.bounds}')
+                f'bounds={self.bounds}{fused}')
