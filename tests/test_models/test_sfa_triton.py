@@ -102,14 +102,15 @@ def _gradient(x, seed):
 
 
 def _case(x, D, norm, rounding, bounds, encode=True, requires_grad=True):
-    return dict(x=x,
-                grad=_gradient(x, seed=D),
-                max_level=D,
-                norm=norm,
-                rounding=rounding,
-                bounds=bounds,
-                encode=encode,
-                requires_grad=requires_grad)
+    return dict(
+        x=x,
+        grad=_gradient(x, seed=D),
+        max_level=D,
+        norm=norm,
+        rounding=rounding,
+        bounds=bounds,
+        encode=encode,
+        requires_grad=requires_grad)
 
 
 def _cases():
@@ -125,8 +126,13 @@ def _cases():
         'fp16_D6_half_up_closed_window':
         _case(_every_value(fp16, -2, 8), 6, 6., 'half_up', 'closed', False),
         'fp16_D4_no_gradient':
-        _case(_every_value(fp16, -2, 6), 4, 4., 'half_even', 'closed',
-              requires_grad=False),
+        _case(
+            _every_value(fp16, -2, 6),
+            4,
+            4.,
+            'half_even',
+            'closed',
+            requires_grad=False),
         'bf16_D3_half_even_open_window':
         _case(_every_value(bf16, -2, 5), 3, 3., 'half_even', 'open', False),
         'bf16_D127_half_up_closed':
@@ -140,21 +146,25 @@ def _cases():
         'fp32_D3_norm0.7_half_up_closed':
         _case(_fp32_grid(-2, 5), 3, 0.7, 'half_up', 'closed'),
         'fp32_D127_no_gradient':
-        _case(_fp32_grid(-2, 129), 127, 127., 'half_even', 'closed',
-              requires_grad=False),
+        _case(
+            _fp32_grid(-2, 129),
+            127,
+            127.,
+            'half_even',
+            'closed',
+            requires_grad=False),
         # Layouts: outputs strided as eager's; a gradient of another
         # layout than the input's.
         'fp32_channels_last':
         _case(
-            torch.randn(2, 3, 5, 7).mul(3).to(
-                memory_format=torch.channels_last), 4, 4., 'half_even',
-            'closed'),
+            torch.randn(2, 3, 5,
+                        7).mul(3).to(memory_format=torch.channels_last), 4, 4.,
+            'half_even', 'closed'),
         'fp16_transposed':
-        _case(torch.randn(40, 30).mul(3).half().t(), 4, 4., 'half_up',
-              'open'),
+        _case(torch.randn(40, 30).mul(3).half().t(), 4, 4., 'half_up', 'open'),
         'fp32_sliced':
-        _case(torch.randn(40, 30).mul(3)[:, ::3], 4, 4., 'half_even',
-              'closed'),
+        _case(
+            torch.randn(40, 30).mul(3)[:, ::3], 4, 4., 'half_even', 'closed'),
     }
     # A gradient laid out unlike the input.
     transposed = cases['fp16_transposed']
@@ -168,10 +178,11 @@ def fused_results(tmp_path_factory):
     folder = tmp_path_factory.mktemp('sfa_triton')
     cases = _cases()
     torch.save(cases, folder / 'cases.pth')
-    _python(_FIRE_FUSED,
-            str(folder / 'cases.pth'),
-            str(folder / 'results.pth'),
-            interpret=True)
+    _python(
+        _FIRE_FUSED,
+        str(folder / 'cases.pth'),
+        str(folder / 'results.pth'),
+        interpret=True)
     return cases, torch.load(folder / 'results.pth')
 
 
@@ -220,18 +231,15 @@ def test_triton_fused_neuron_is_bit_equal_to_eager(fused_results, name):
 def test_triton_cases_cover_what_the_contract_names():
     """The cases above hold what the bit-equality is claimed for."""
     cases = _cases().values()
-    assert {c['x'].dtype for c in cases} == {
-        torch.float32, torch.float16, torch.bfloat16
-    }
-    assert {(c['rounding'], c['bounds']) for c in cases} == {
-        ('half_even', 'closed'), ('half_even', 'open'),
-        ('half_up', 'closed'), ('half_up', 'open')
-    }
+    assert {c['x'].dtype
+            for c in cases} == {torch.float32, torch.float16, torch.bfloat16}
+    assert {(c['rounding'], c['bounds'])
+            for c in cases} == {('half_even', 'closed'), ('half_even', 'open'),
+                                ('half_up', 'closed'), ('half_up', 'open')}
     assert {c['max_level'] for c in cases} >= {1, 127}
     assert {c['norm'] for c in cases} >= {1., 0.7, 3.}
-    assert {(c['encode'], c['requires_grad']) for c in cases} >= {
-        (True, True), (False, True), (True, False)
-    }
+    assert {(c['encode'], c['requires_grad'])
+            for c in cases} >= {(True, True), (False, True), (True, False)}
 
 
 def test_triton_kernels_stay_unimported_on_the_cpu():
@@ -277,8 +285,8 @@ def test_triton_fire_fused_rejects_bad_arguments():
         kernels.sfa_fire_fused(x, 4, 0., 'half_even', 'closed')
 
 
-_needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
-                                 reason='needs a CUDA GPU')
+_needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='needs a CUDA GPU')
 
 
 @pytest.mark.cuda
@@ -302,8 +310,8 @@ def test_triton_fused_neuron_is_bit_equal_to_eager_on_cuda(name):
 
 @pytest.mark.cuda
 @_needs_cuda
-@pytest.mark.parametrize('dtype', [torch.float32, torch.float16,
-                                   torch.bfloat16])
+@pytest.mark.parametrize('dtype',
+                         [torch.float32, torch.float16, torch.bfloat16])
 def test_triton_neuron_dispatches_to_fused_kernels_on_cuda(dtype):
     x = (torch.randn(4, 64, 7, 7, device='cuda') * 3).to(dtype)
     grad = torch.randn_like(x)

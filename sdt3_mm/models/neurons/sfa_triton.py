@@ -33,6 +33,8 @@ fired (see :meth:`~.sfa_neuron.SFANeuron.fire_with_code`), so that
 Triton's interpreter (``TRITON_INTERPRET=1`` set before this module is
 imported), which is how the tests check them without a GPU.
 """
+import contextlib
+
 import numpy as np
 import torch
 import triton
@@ -43,7 +45,6 @@ from .spiking_neuron import FLAG_SHIFT
 
 #: The dtypes the kernels take (the eager neuron takes any float dtype).
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-
 
 
 def _block_size(device):
@@ -102,11 +103,10 @@ def _divide_by_norm(v, norm, inv_norm, BY_RECIPROCAL: tl.constexpr):
 
 
 @triton.jit
-def _sfa_forward_kernel(x_ptr, spikes_ptr, code_ptr, max_level, norm,
-                        inv_norm, numel, HALF_EVEN: tl.constexpr,
-                        CLOSED: tl.constexpr, KEEP: tl.constexpr,
-                        ENCODE: tl.constexpr, BY_RECIPROCAL: tl.constexpr,
-                        BLOCK: tl.constexpr):
+def _sfa_forward_kernel(x_ptr, spikes_ptr, code_ptr, max_level, norm, inv_norm,
+                        numel, HALF_EVEN: tl.constexpr, CLOSED: tl.constexpr,
+                        KEEP: tl.constexpr, ENCODE: tl.constexpr,
+                        BY_RECIPROCAL: tl.constexpr, BLOCK: tl.constexpr):
     """Spikes of ``x`` and, with ``KEEP``, what backward keeps at
     ``code_ptr``: the spike code with ``ENCODE``, else the window (0 or
     1)."""
@@ -157,8 +157,7 @@ def _sfa_backward_kernel(grad_ptr, code_ptr, grad_in_ptr, norm, inv_norm,
     # infinite or NaN gradient outside the window gives NaN as in eager.
     passed = _to_fp32(_from_fp32(_to_fp32(grad_raw) * window, dtype))
     grad_in = _divide_by_norm(passed, norm, inv_norm, BY_RECIPROCAL)
-    tl.store(grad_in_ptr + offsets, _from_fp32(grad_in, dtype),
-             mask=in_range)
+    tl.store(grad_in_ptr + offsets, _from_fp32(grad_in, dtype), mask=in_range)
 
 
 def _dense(x):
@@ -181,9 +180,16 @@ def _division_args(norm, device):
 
 
 def _launch(kernel, numel, device, *args, **constants):
-    """Run ``kernel`` over ``numel`` elements (nothing for none)."""
-    if numel:
-        block = _block_size(device)
+    """Run ``kernel`` over ``numel`` elements (nothing for none) on
+    ``device``."""
+    if not numel:
+        return
+    block = _block_size(device)
+    # Triton launches on the current CUDA device, not on its tensors'.
+    on_device = (
+        torch.cuda.device(device)
+        if device.type == 'cuda' else contextlib.nullcontext())
+    with on_device:
         kernel[(triton.cdiv(numel, block), )](
             *args, numel, BLOCK=block, **constants)
 
@@ -222,20 +228,21 @@ class _FusedSFAFunction(torch.autograd.Function):
         keep = ctx.needs_input_grad[0]
         code = torch.empty_like(x, dtype=torch.uint8) if keep else None
         norm32, inv_norm, by_reciprocal = _division_args(norm, x.device)
-        _launch(_sfa_forward_kernel,
-                x.numel(),
-                x.device,
-                x,
-                spikes,
-                spikes if code is None else code,  # not written unless kept
-                float(max_level),
-                norm32,
-                inv_norm,
-                HALF_EVEN=rounding == 'half_even',
-                CLOSED=bounds == 'closed',
-                KEEP=keep,
-                ENCODE=encode,
-                BY_RECIPROCAL=by_reciprocal)
+        _launch(
+            _sfa_forward_kernel,
+            x.numel(),
+            x.device,
+            x,
+            spikes,
+            spikes if code is None else code,  # not written unless kept
+            float(max_level),
+            norm32,
+            inv_norm,
+            HALF_EVEN=rounding == 'half_even',
+            CLOSED=bounds == 'closed',
+            KEEP=keep,
+            ENCODE=encode,
+            BY_RECIPROCAL=by_reciprocal)
         if not keep:
             ctx.mark_non_differentiable(spikes)
             return spikes, None
@@ -257,18 +264,18 @@ class _FusedSFAFunction(torch.autograd.Function):
             grad_output = torch.empty_like(
                 code, dtype=grad_output.dtype).copy_(grad_output)
         grad_input = torch.empty_like(code, dtype=grad_output.dtype)
-        norm32, inv_norm, by_reciprocal = _division_args(
-            ctx.norm, code.device)
-        _launch(_sfa_backward_kernel,
-                code.numel(),
-                code.device,
-                grad_output,
-                code,
-                grad_input,
-                norm32,
-                inv_norm,
-                WINDOW_SHIFT=shift,
-                BY_RECIPROCAL=by_reciprocal)
+        norm32, inv_norm, by_reciprocal = _division_args(ctx.norm, code.device)
+        _launch(
+            _sfa_backward_kernel,
+            code.numel(),
+            code.device,
+            grad_output,
+            code,
+            grad_input,
+            norm32,
+            inv_norm,
+            WINDOW_SHIFT=shift,
+            BY_RECIPROCAL=by_reciprocal)
         return grad_input, None, None, None, None, None
 
 
