@@ -23,10 +23,16 @@ Variants (``naive`` and ``lif`` exist here only, as baselines):
   its SFA neurons, the image repeated over the steps.
 - ``meta``: Meta-SpikeFormer (V2) at T = 4 with the same stage widths as
   the E-SpikeFormer preset (base family only).
+- ``eager``: ours with every SFA neuron built with ``fused=False``: the
+  eager neuron, where ``ours`` fires through the fused Triton kernels on
+  CUDA (on CPU both run the eager neuron).
 
 A variant may name its precision, ``ours:bf16`` or ``ours:fp16`` (autocast),
 so that ``--compare ours ours:bf16`` measures mixed precision against fp32;
 ``--amp`` sets the precision of variants that do not name one.
+
+``--markdown`` also prints the results as rows of the tables of
+docs/en/benchmark.md (preset, input, batch | mode | A | B | B / A).
 
 Examples::
 
@@ -35,9 +41,12 @@ Examples::
         --compare ours naive
     python tools/analysis_tools/benchmark.py s --compare ours ours:bf16
     python tools/analysis_tools/benchmark.py CONFIG --amp bf16 --device cuda
+    python tools/analysis_tools/benchmark.py s --batch 64 --device cuda \
+        --compare ours ours:fp16 --markdown
 """
 import argparse
 import json
+import math
 import os.path as osp
 import statistics
 import subprocess
@@ -53,7 +62,8 @@ from sdt3_mm.models import MetaSpikeFormer
 from sdt3_mm.models.layers.spike_code_ops import LinearAttentionProduct
 from sdt3_mm.registry import MODELS, build_in_scope
 
-VARIANTS = ('ours', 'compiled', 'cp', 'folded', 'naive', 'lif', 'meta')
+VARIANTS = ('ours', 'compiled', 'cp', 'folded', 'naive', 'lif', 'meta',
+            'eager')
 PRECISIONS = dict(bf16=torch.bfloat16, fp16=torch.float16)
 LIF_STEPS = 4
 
@@ -89,6 +99,11 @@ def build_backbone(target, variant):
     if variant == 'lif':
         # The backbone runs over its neurons' time steps.
         cfg.update(neuron_cfg=dict(type='MultiStepLIFNeuron', T=LIF_STEPS))
+    elif variant == 'eager':
+        # The neurons the backbone builds by default (its family's SFA
+        # neuron, or the config's), with the fused kernels turned off.
+        default = build_in_scope(MODELS, cfg).neuron_cfg
+        cfg.update(neuron_cfg=dict(default, fused=False))
     # In our scope whatever scope a caller (a runner built earlier in the
     # process) left current: the types are ours.
     model = build_in_scope(MODELS, cfg)
@@ -236,6 +251,73 @@ def _row(result, mode):
             f"peak {memory['peak_gib']:.2f} GiB{step}")
 
 
+def _format_timing(timing):
+    """A median and its [min-max] as docs/en/benchmark.md writes them, in
+    the median's unit: seconds from 10 s, else milliseconds (whole ones
+    from 100 ms, three figures below)."""
+    if timing['median_s'] >= 10:
+        scale, unit, digits = 1, 's', 2
+    else:
+        scale, unit = 1e3, 'ms'
+        ms = timing['median_s'] * 1e3
+        digits = 0 if ms >= 100 else max(0, 2 - math.floor(math.log10(ms)))
+    median, low, high = (f'{timing[k] * scale:.{digits}f}'
+                         for k in ('median_s', 'min_s', 'max_s'))
+    return f'{median} {unit} [{low}-{high}]'
+
+
+def _format_memory(memory):
+    if 'step_gib' in memory:
+        return (f"+{memory['step_gib']:.2f} GiB "
+                f"(peak {memory['peak_gib']:.2f})")
+    return f"peak {memory['peak_gib']:.2f} GiB"
+
+
+def markdown_rows(args, results, device):
+    """The results as a markdown table in docs/en/benchmark.md's form.
+
+    Args:
+        args (argparse.Namespace): The tool's arguments (target, size,
+            batch, modes).
+        results (list[dict]): One or two variants' results, as
+            :func:`benchmark` returns them.
+        device (torch.device): Where they were measured; a CUDA device is
+            named by its GPU.
+
+    Returns:
+        list[str]: A header, its separator and one row per mode and one for
+        memory; with two variants a last column gives B / A (times, and
+        the train step's memory: its rise on CPU, its peak on CUDA).
+    """
+    where = torch.cuda.get_device_name(device) if device.type == 'cuda' \
+        else f'CPU, {torch.get_num_threads()} threads'
+    case = (f'{args.target}, {args.size[0]} x {args.size[1]}, '
+            f'{args.batch}, {where}')
+    names = [f"`{r['variant']}`" for r in results]
+    header = ['preset, input, batch, device', 'mode', *names]
+    if len(results) == 2:
+        header.append(f'{names[1]} / {names[0]}')
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '|' + '---|' * len(header)]
+    labels = dict(train='train step', infer='inference')
+    for mode in args.modes:
+        cells = [case, labels[mode]]
+        cells += [_format_timing(r[mode]) for r in results]
+        if len(results) == 2:
+            ratio = results[1][mode]['median_s'] / results[0][mode]['median_s']
+            cells.append(f'{ratio:.2f}x time')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    cells = [case, 'train-step memory']
+    cells += [_format_memory(r['memory']) for r in results]
+    if len(results) == 2:
+        key = 'step_gib' if 'step_gib' in results[0]['memory'] \
+            else 'peak_gib'
+        ratio = results[1]['memory'][key] / results[0]['memory'][key]
+        cells.append(f'{ratio:.2f}x')
+    lines.append('| ' + ' | '.join(cells) + ' |')
+    return lines
+
+
 def parse_args():
     parser = argparse.ArgumentParser(
         description='Benchmark an ESpikeFormer backbone.')
@@ -268,6 +350,10 @@ def parse_args():
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument(
+        '--markdown',
+        action='store_true',
+        help='also print the results as rows of docs/en/benchmark.md')
+    parser.add_argument(
         '--memory-only', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -297,6 +383,8 @@ def main():
         ratio = second['memory'][key] / first['memory'][key]
         print(f'{key}: {second["variant"]} / {first["variant"]} = '
               f'{ratio:.2f}x')
+    if args.markdown:
+        print('\n'.join(markdown_rows(args, results, device)))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(results, f, indent=2)
