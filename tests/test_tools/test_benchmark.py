@@ -68,3 +68,39 @@ def test_folded_variant_has_no_norms_left():
     assert not any(
         isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
         for m in model.modules())
+
+
+def test_markdown_prints_rows_of_the_docs_tables():
+    result = _run_tool('--compare', 'ours', 'naive', '--modes', 'infer',
+                       '--markdown')
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines()
+            if line.startswith('|')]
+    assert rows[0] == ('| preset, input, batch, device | mode | `ours` | '
+                       '`naive` | `naive` / `ours` |')
+    assert rows[1] == '|---|---|---|---|---|'
+    case = f't, 32 x 32, 1, CPU, {torch.get_num_threads()} threads'
+    assert rows[2].startswith(f'| {case} | inference | ')
+    assert rows[2].endswith('x time |')
+    assert rows[3].startswith(f'| {case} | train-step memory | +')
+    assert len(rows) == 4
+
+
+def test_timings_are_written_in_the_medians_unit():
+    fmt = bench['_format_timing']
+    assert fmt(dict(median_s=12.345, min_s=11.1, max_s=13.6)) == \
+        '12.35 s [11.10-13.60]'
+    assert fmt(dict(median_s=1.1372, min_s=1.102, max_s=1.156)) == \
+        '1137 ms [1102-1156]'
+    assert fmt(dict(median_s=0.0986, min_s=0.0978, max_s=0.1028)) == \
+        '98.6 ms [97.8-102.8]'
+
+
+def test_eager_variant_turns_the_fused_neurons_off():
+    ours = bench['build_backbone']('t', 'ours')
+    eager = bench['build_backbone']('t', 'eager')
+    neurons = [m for m in eager.modules() if isinstance(m, SFANeuron)]
+    assert neurons and all(m.fused is False for m in neurons)
+    assert all(m.fused is True for m in ours.modules()
+               if isinstance(m, SFANeuron))
+    assert eager.state_dict().keys() == ours.state_dict().keys()
