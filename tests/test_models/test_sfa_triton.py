@@ -48,7 +48,11 @@ torch.save(results, sys.argv[2])
 
 def _python(code, *args, interpret):
     """Run ``code`` in a fresh Python with this checkout's ``sdt3_mm``."""
-    env = dict(os.environ, PYTHONPATH=_REPO_ROOT)
+    # This checkout first, the rest of the path kept (the GPU check puts
+    # the libraries it installed there).
+    path = os.environ.get('PYTHONPATH')
+    env = dict(os.environ,
+               PYTHONPATH=os.pathsep.join(filter(None, [_REPO_ROOT, path])))
     env.pop('TRITON_INTERPRET', None)
     if interpret:
         env['TRITON_INTERPRET'] = '1'
