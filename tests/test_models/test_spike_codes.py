@@ -12,10 +12,11 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from sdt3_mm.models import ESpikeFormer, MetaSpikeFormer, SFANeuron
-from sdt3_mm.models.layers.spike_code_ops import SpikeConv2d
+from sdt3_mm.models.layers.spike_code_ops import SpikeConv2d, _backward_layout
 from sdt3_mm.models.layers.blocks import SpikeConvBN
-from sdt3_mm.models.neurons.spiking_neuron import (SpikingNeuron, reshape_spikes,
-                                                 spike_code_of)
+from sdt3_mm.models.neurons.spiking_neuron import (SpikeCode, SpikingNeuron,
+                                                   reshape_spikes,
+                                                   spike_code_of)
 
 LARGE = dict(family='large', embed_dims=[32, 64, 128], depth=2, rep_conv=True)
 
@@ -207,3 +208,96 @@ def test_bf16_autocast_gradients_equal_the_plain_graph():
         if b is not None:
             assert a.dtype == torch.float32
             torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-4)
+
+
+def _depthwise_grads(conv, x, grad_out, neuron_training, dtype):
+    """Gradients of input, weight and bias of ``conv(neuron(x))``; with the
+    neuron in training the conv reads the spikes' code."""
+    x = x.clone().requires_grad_()
+    conv.zero_grad()
+    spikes = SFANeuron().train(neuron_training)(x)
+    assert (spike_code_of(spikes) is not None) == neuron_training
+    with torch.autocast('cpu', dtype=dtype, enabled=dtype != torch.float32):
+        out = conv(spikes)
+    out.backward(grad_out.to(out.dtype))
+    return x.grad, conv.weight.grad, conv.bias.grad
+
+
+@pytest.mark.parametrize('kernel, stride, padding, dilation', [
+    (7, 1, 3, 1),
+    (7, 2, 3, 1),
+    (5, 1, 0, 2),
+    ((5, 3), (2, 1), (1, 2), 1),
+])
+def test_depthwise_conv_gradients_in_channels_last_match_torch(
+        kernel, stride, padding, dilation):
+    """A depthwise conv larger than 3 x 3 computes its backward on
+    channels_last tensors: within 1e-5 relative of torch's NCHW gradients
+    for the conv on the float spikes, returned NCHW-contiguous."""
+    torch.manual_seed(0)
+    conv = SpikeConv2d(
+        6, 6, kernel, stride, padding, dilation, groups=6, bias=True)
+    x = torch.randn(3, 6, 19, 17) * 3
+    with torch.no_grad():
+        grad_out = torch.randn_like(conv(x))
+    for dtype in (torch.float32, torch.float64):
+        conv.to(dtype)
+        grads = _depthwise_grads(conv, x.to(dtype), grad_out, True,
+                                 torch.float32)
+        plain = _depthwise_grads(conv, x.to(dtype), grad_out, False,
+                                 torch.float32)
+        for a, b in zip(grads, plain):
+            assert a.is_contiguous() and a.dtype == dtype
+            assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+
+
+def test_depthwise_conv_gradients_under_bf16_autocast():
+    torch.manual_seed(0)
+    conv = SpikeConv2d(8, 8, 7, padding=3, groups=8, bias=True)
+    x = torch.randn(2, 8, 16, 16) * 3
+    grad_out = torch.randn(2, 8, 16, 16)
+    grads = _depthwise_grads(conv, x, grad_out, True, torch.bfloat16)
+    plain = _depthwise_grads(conv, x, grad_out, False, torch.bfloat16)
+    for a, b in zip(grads, plain):
+        assert a.dtype == torch.float32 and a.is_contiguous()
+        torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-3)
+
+
+def test_backward_layout_is_channels_last_only_for_large_depthwise_kernels():
+    """oneDNN's NCHW depthwise weight gradient is fast for 3 x 3 only: the
+    conv backward switches layout for larger depthwise kernels on CPU,
+    and only when the weight gradient is asked for."""
+    code = torch.zeros(2, 6, 9, 9, dtype=torch.uint8)
+    all_grads = [True, True, False]
+
+    def layout(weight, groups, mask=all_grads, code=code):
+        return _backward_layout(code, weight, groups, mask)
+
+    assert layout(torch.empty(6, 1, 7, 7), 6) == torch.channels_last
+    assert layout(torch.empty(6, 1, 5, 3), 6) == torch.channels_last
+    assert layout(torch.empty(6, 1, 3, 3), 6) == torch.contiguous_format
+    assert layout(torch.empty(6, 2, 7, 7), 3) == torch.contiguous_format
+    assert layout(torch.empty(12, 1, 7, 7), 6) == torch.contiguous_format
+    assert layout(
+        torch.empty(6, 1, 7, 7), 6, mask=[True, False,
+                                          False]) == torch.contiguous_format
+    assert layout(
+        torch.empty(6, 1, 7), 6, code=code[..., 0]) == torch.contiguous_format
+
+
+def test_decode_into_a_given_layout():
+    data = torch.arange(256, dtype=torch.uint8).repeat(2).view(2, 4, 8, 8)
+    for dtype in (torch.float32, torch.bfloat16, torch.float64):
+        for norm in (1., 3., 4.):
+            code = SpikeCode(data, norm)
+            out = torch.empty(
+                data.shape, dtype=dtype, memory_format=torch.channels_last)
+            assert code.decode(dtype, out=out) is out
+            assert out.is_contiguous(memory_format=torch.channels_last)
+            assert torch.equal(out, code.decode(dtype))
+            assert torch.equal(out * norm, (data & 0x7F).to(dtype))
+    with pytest.raises(ValueError, match='out must have the code'):
+        SpikeCode(data, 4.).decode(
+            torch.float32, out=torch.empty(2, 4, 8, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match='out must have the code'):
+        SpikeCode(data, 4.).decode(torch.float32, out=torch.empty(2, 4, 64))

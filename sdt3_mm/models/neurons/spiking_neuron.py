@@ -58,9 +58,24 @@ class SpikeCode(NamedTuple):
     data: Tensor
     norm: float
 
-    def decode(self, dtype):
-        """The neuron's output, bit for bit (``k / norm`` in ``dtype``)."""
-        return (self.data & COUNT_BITS).to(dtype).div_(self.norm)
+    def decode(self, dtype, out=None):
+        """The neuron's output, bit for bit (``k / norm`` in ``dtype``).
+
+        Args:
+            dtype (torch.dtype): The dtype of the output.
+            out (Tensor, optional): Where to write it, of the code's shape
+                and ``dtype``, in any memory layout (a layer may want the
+                spikes channels_last). Defaults to None (a new tensor).
+        """
+        counts = self.data & COUNT_BITS
+        if out is None:
+            return counts.to(dtype).div_(self.norm)
+        if out.shape != self.data.shape or out.dtype != dtype:
+            raise ValueError(
+                f'SpikeCode.decode: out must have the code\'s shape '
+                f'{list(self.data.shape)} and dtype {dtype}, got '
+                f'{list(out.shape)} {out.dtype}')
+        return out.copy_(counts).div_(self.norm)
 
     def reshape(self, *shape):
         """The code of ``output.reshape(*shape)``."""
