@@ -68,14 +68,18 @@ def test_bad_settings_are_refused(kwargs, message):
         MultiStepLIFNeuron(**kwargs)
 
 
-def test_autograd_function_and_plain_paths_agree():
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize('settings',
+                         [{}, dict(tau=3., v_threshold=0.7, alpha=5.)])
+def test_autograd_function_and_plain_paths_agree(dtype, settings):
     """The autograd function (eager training and evaluation) and the plain
     tensor operations per step that tracers see give the same spikes and,
     bit for bit, the same gradients: both are made of one definition of a
-    step."""
+    step, and the function's backward runs the ops autograd runs for it
+    (sigmoid's backward in bf16 included, which rounds once)."""
     torch.manual_seed(0)
-    neuron = MultiStepLIFNeuron(T=4)
-    x = torch.randn(4 * 3, 5, 7) * 2
+    neuron = MultiStepLIFNeuron(T=4, **settings)
+    x = (torch.randn(4 * 3, 5, 7, 9) * 2).to(dtype)
     grad_out = torch.randn_like(x)
     results = []
     for fire in (neuron, neuron.fire_plain):

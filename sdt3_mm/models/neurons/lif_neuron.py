@@ -4,8 +4,9 @@ The neuron's maths is written once, as one time step (:func:`_charge`,
 :func:`_fire`, :func:`_reset` and the surrogate :func:`_surrogate`). The
 plain path runs the steps with autograd; the eager autograd function runs
 them without a graph, keeps only the charged potentials, and in backward
-differentiates the same steps one at a time (back through time), so both
-paths give the same spikes and, bit for bit, the same gradients.
+goes back through time with the ops autograd would run for the same steps
+(:func:`_step_backward`, without building a graph per step), so both paths
+give the same spikes and, bit for bit, the same gradients.
 """
 import torch
 
@@ -50,9 +51,18 @@ def _steps_without_graph(x, tau, threshold):
     return spikes, charged
 
 
+def _surrogate_backward(grad, surrogate, alpha):
+    """The gradient through :func:`_surrogate`, given its output: the ops
+    autograd runs for it (sigmoid's backward, then the product with
+    ``alpha``), so that the two paths agree bit for bit in every dtype."""
+    return torch.ops.aten.sigmoid_backward(grad, surrogate) * alpha
+
+
 def _step_backward(charged, grad_spikes, grad_potential, tau, threshold,
                    alpha):
-    """One step back through time, by autograd on the step's functions.
+    """One step back through time, as autograd differentiates the step's
+    functions (:func:`_surrogate`, :func:`_reset`, :func:`_charge`), written
+    out: a graph per step and time step cost more than the arithmetic.
 
     Args:
         charged (Tensor): ``H[t]``.
@@ -62,20 +72,15 @@ def _step_backward(charged, grad_spikes, grad_potential, tau, threshold,
     Returns:
         tuple[Tensor, Tensor]: ``dL/dX[t]`` and ``dL/dV[t-1]``.
     """
-    with torch.enable_grad():
-        charged = charged.detach().requires_grad_()
-        fired = _fire(charged.detach(), threshold)
-        grad_charged, = torch.autograd.grad(
-            (_surrogate(charged, threshold, alpha), _reset(charged, fired)),
-            charged, (grad_spikes, grad_potential))
-        # The charge is affine in the previous potential and the input, so
-        # its gradients do not depend on their values: zeros stand in for
-        # them (the input is not kept).
-        previous = torch.zeros_like(charged, requires_grad=True)
-        x = torch.zeros_like(charged, requires_grad=True)
-        grad_previous, grad_x = torch.autograd.grad(
-            _charge(previous, x, tau), (previous, x), grad_charged)
-    return grad_x, grad_previous
+    surrogate = _surrogate(charged, threshold, alpha)
+    # _reset's gradient: the spikes are detached, H[t] * (1 - S[t]) passes
+    # (1 - S[t]).
+    grad_charged = (
+        _surrogate_backward(grad_spikes, surrogate, alpha) + grad_potential *
+        (1 - _fire(charged, threshold)))
+    # _charge is V + (X - V) / tau: X receives grad / tau, V the rest.
+    grad_x = grad_charged / tau
+    return grad_x, grad_charged - grad_x
 
 
 class _LIFFunction(torch.autograd.Function):
@@ -100,9 +105,11 @@ class _LIFFunction(torch.autograd.Function):
         grad_x = torch.empty_like(charged)
         grad_potential = torch.zeros_like(charged[0])
         for t in reversed(range(charged.shape[0])):
-            grad_x[t], grad_potential = _step_backward(
-                charged[t], grad_spikes[t], grad_potential, ctx.tau,
-                ctx.threshold, ctx.alpha)
+            grad_x[t], grad_potential = _step_backward(charged[t],
+                                                       grad_spikes[t],
+                                                       grad_potential, ctx.tau,
+                                                       ctx.threshold,
+                                                       ctx.alpha)
         return grad_x, None, None, None
 
 
