@@ -6,8 +6,9 @@ import math
 
 import pytest
 import torch
-from cuda_tier import (CUDA, e_spikeformer_reference, ieee_fp32,
-                       meta_spikeformer_reference, on_device)
+from cuda_tier import CUDA, ieee_fp32, on_device
+from reference_networks import (e_spikeformer_reference,
+                                meta_spikeformer_reference)
 
 from sdt3_mm.analysis import ENERGY_PRESETS, SpikeCounter, SpikeDriven
 

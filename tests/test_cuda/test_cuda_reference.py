@@ -7,9 +7,10 @@ tolerance here.
 """
 import pytest
 import torch
-from cuda_tier import (CUDA, E_STAGES, assert_gradients_close,
-                       e_spikeformer_reference, gradients, ieee_fp32,
-                       meta_spikeformer_reference, on_device)
+from cuda_tier import (CUDA, E_STAGES, assert_gradients_close, gradients,
+                       ieee_fp32, on_device)
+from reference_networks import (e_spikeformer_reference,
+                                meta_spikeformer_reference)
 
 pytestmark = pytest.mark.cuda
 

@@ -2,29 +2,13 @@
 its original code (``meta_reference``), presets, time steps and state."""
 import pytest
 import torch
+from reference_networks import META_SMALL, meta_spikeformer_reference
 
 from sdt3_mm.models import MetaSpikeClsHead, MetaSpikeFormer
-from sdt3_mm.reliability import convert_official_state_dict
-
-SMALL = dict(family='meta', embed_dims=[32, 64, 128, 160])
-
-
-def _reference_model(reference):
-    """The fixture's network, backbone loaded through ``init_cfg``."""
-    backbone = MetaSpikeFormer(
-        SMALL,
-        T=reference['T'],
-        average_time=False,
-        init_cfg=dict(type='Pretrained', checkpoint=reference['checkpoint']))
-    backbone.init_weights()
-    head = MetaSpikeClsHead(10, 160, T=reference['T'])
-    head.load_state_dict(
-        convert_official_state_dict(reference['state_dict'])[1])
-    return backbone, head
 
 
 def test_reference_eval_logits(meta_reference):
-    backbone, head = _reference_model(meta_reference)
+    backbone, head = meta_spikeformer_reference(meta_reference)
     backbone.eval(), head.eval()
     with torch.no_grad():
         logits = head(backbone(meta_reference['input']))
@@ -32,7 +16,7 @@ def test_reference_eval_logits(meta_reference):
 
 
 def test_reference_train_logits_and_input_gradient(meta_reference):
-    backbone, head = _reference_model(meta_reference)
+    backbone, head = meta_spikeformer_reference(meta_reference)
     x = meta_reference['input'].clone().requires_grad_()
     logits, _ = head(backbone(x))  # training: (head, head_kd)
     assert (logits - meta_reference['train_logits']).abs().max() <= 1e-4
@@ -56,12 +40,12 @@ def test_preset_parameter_counts(arch, params):
 @pytest.mark.parametrize('T', [1, 4])
 def test_taps_and_logits_for_t_steps(T):
     x = torch.randn(2, 3, 64, 48)
-    dense = MetaSpikeFormer(SMALL, T=T, out_indices=(1, 2, 3, 4)).eval()
+    dense = MetaSpikeFormer(META_SMALL, T=T, out_indices=(1, 2, 3, 4)).eval()
     with torch.no_grad():
         taps = dense(x)
     assert [tuple(t.shape) for t in taps] == [(2, 32, 16, 12), (2, 64, 8, 6),
                                               (2, 128, 4, 3), (2, 160, 4, 3)]
-    stepwise = MetaSpikeFormer(SMALL, T=T, average_time=False).eval()
+    stepwise = MetaSpikeFormer(META_SMALL, T=T, average_time=False).eval()
     head = MetaSpikeClsHead(7, 160, T=T).eval()
     with torch.no_grad():
         feats = stepwise(x)
@@ -71,7 +55,7 @@ def test_taps_and_logits_for_t_steps(T):
 
 def test_no_state_leaks_between_calls():
     torch.manual_seed(0)
-    model = MetaSpikeFormer(SMALL, T=4).eval()
+    model = MetaSpikeFormer(META_SMALL, T=4).eval()
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.momentum = 0.  # a train forward leaves the stats alone

@@ -49,6 +49,42 @@ def _round(x, rounding, inplace=False):
     return x.add_(0.5).floor_() if inplace else torch.floor(x + 0.5)
 
 
+def check_sfa_settings(owner, level_name, max_level, norm, rounding,
+                       bounds):
+    """Check an SFA neuron's settings, the one definition of their ranges.
+
+    Args:
+        owner (str): Who checks, the start of each message.
+        level_name (str): The name ``max_level`` has for ``owner``
+            (``'D'``).
+        max_level (int): ``D``: an integer in ``1..127`` (a count and its
+            gradient mask share one byte).
+        norm (float, optional): Divisor of the output, positive; None for
+            the default (``D``).
+        rounding (str): One of ``'half_even'``, ``'half_up'``.
+        bounds (str): One of ``'closed'``, ``'open'``.
+
+    Returns:
+        int | float: ``max_level``, checked.
+
+    Raises:
+        ValueError: Naming the setting out of range.
+    """
+    if int(max_level) != max_level or not 1 <= max_level <= COUNT_BITS:
+        raise ValueError(f'{owner}: {level_name} must be an integer in '
+                         f'1..{COUNT_BITS} (a spike count and its gradient '
+                         f'mask share one byte), got {max_level!r}')
+    if rounding not in _ROUNDING:
+        raise ValueError(f'{owner}: rounding must be one of {_ROUNDING}, '
+                         f'got {rounding!r}')
+    if bounds not in _BOUNDS:
+        raise ValueError(f'{owner}: bounds must be one of {_BOUNDS}, got '
+                         f'{bounds!r}')
+    if norm is not None and not norm > 0:
+        raise ValueError(f'{owner}: norm must be positive, got {norm!r}')
+    return max_level
+
+
 class _SFAFunction(torch.autograd.Function):
     """Eager SFA firing: integer counts, straight-through gradient inside
     the window (:func:`_gradient_window`), divided by ``norm``.
@@ -155,20 +191,9 @@ class SFANeuron(SpikingNeuron):
                  inplace=False,
                  fused=True):
         super().__init__()
-        if int(D) != D or not 1 <= D <= COUNT_BITS:
-            raise ValueError(f'SFANeuron: D must be an integer in '
-                             f'1..{COUNT_BITS} (a spike count and its '
-                             f'gradient mask share one byte), got {D!r}')
-        if rounding not in _ROUNDING:
-            raise ValueError(f'SFANeuron: rounding must be one of '
-                             f'{_ROUNDING}, got {rounding!r}')
-        if bounds not in _BOUNDS:
-            raise ValueError(f'SFANeuron: bounds must be one of {_BOUNDS}, '
-                             f'got {bounds!r}')
-        self.D = int(D)
+        self.D = int(check_sfa_settings('SFANeuron', 'D', D, norm, rounding,
+                                        bounds))
         self.norm = float(D if norm is None else norm)
-        if self.norm <= 0:
-            raise ValueError(f'SFANeuron: norm must be positive, got {norm!r}')
         self.rounding = rounding
         self.bounds = bounds
         self.fused = bool(fused)

@@ -40,7 +40,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .sfa_neuron import _BOUNDS, _ROUNDING
+from .sfa_neuron import check_sfa_settings
 from .spiking_neuron import FLAG_SHIFT
 
 #: The dtypes the kernels take (the eager neuron takes any float dtype).
@@ -202,18 +202,8 @@ def _check_arguments(x, max_level, norm, rounding, bounds):
         raise TypeError(f'sfa_fire_fused: x must be one of '
                         f'{SUPPORTED_DTYPES}, got {x.dtype} (the eager '
                         f'neuron takes it: SFANeuron(fused=False))')
-    if int(max_level) != max_level or not 1 <= max_level <= 0x7F:
-        raise ValueError(f'sfa_fire_fused: max_level must be an integer in '
-                         f'1..127, got {max_level!r}')
-    if not norm > 0:
-        raise ValueError(f'sfa_fire_fused: norm must be positive, got '
-                         f'{norm!r}')
-    if rounding not in _ROUNDING:
-        raise ValueError(f'sfa_fire_fused: rounding must be one of '
-                         f'{_ROUNDING}, got {rounding!r}')
-    if bounds not in _BOUNDS:
-        raise ValueError(f'sfa_fire_fused: bounds must be one of '
-                         f'{_BOUNDS}, got {bounds!r}')
+    check_sfa_settings('sfa_fire_fused', 'max_level', max_level, norm,
+                       rounding, bounds)
 
 
 class _FusedSFAFunction(torch.autograd.Function):
